@@ -15,8 +15,8 @@ import pytest
 
 from tests.support.compile import Compiler
 from tests.support.journald import Journald
-from tests.support.sysctl import CrashSysctls, crash_sysctls as _crash_sysctls
-from tests.support.sysctl import e2e_unavailable_reason
+from tests.support.sysctl import CrashSysctls, e2e_unavailable_reason
+from tests.support.sysctl import crash_sysctls as _crash_sysctls
 
 _e2e_outcomes: Counter[str] = Counter()
 
