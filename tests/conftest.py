@@ -15,8 +15,11 @@ import pytest
 
 from tests.support.compile import Compiler
 from tests.support.journald import Journald
+from tests.support.report import SUMMARY_LINES
 from tests.support.sysctl import CrashSysctls, e2e_unavailable_reason
 from tests.support.sysctl import crash_sysctls as _crash_sysctls
+
+pytest_plugins = ["tests.support.kernel_cores"]
 
 _e2e_outcomes: Counter[str] = Counter()
 
@@ -63,8 +66,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if not _e2e_outcomes and not config.getoption("collectonly"):
+    if _e2e_outcomes:
+        parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(_e2e_outcomes.items()))
+        terminalreporter.write_line(f"e2e tests (real crashes through the kernel): {parts}")
+    elif not config.getoption("collectonly"):
         terminalreporter.write_line("e2e tests: none ran")
-        return
-    parts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(_e2e_outcomes.items()))
-    terminalreporter.write_line(f"e2e tests (real crashes through the kernel): {parts}")
+    for line in SUMMARY_LINES:
+        terminalreporter.write_line(line)

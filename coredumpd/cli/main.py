@@ -1,4 +1,7 @@
-"""Entry point of the ``coredumpd`` command: argument parsing and verb dispatch."""
+"""Entry point of the ``coredumpd`` command: argument parsing and verb dispatch.
+
+Each verb lives in its own module with a ``register(subparsers)`` that sets ``func``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,9 @@ import argparse
 import sys
 
 from coredumpd import __version__
+from coredumpd.cli import demo
+
+VERBS = (demo,)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Catch, store, explain and find crashes on Linux.",
     )
     parser.add_argument("--version", action="version", version=f"coredumpd {__version__}")
-    parser.add_subparsers(dest="verb", metavar="VERB")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb in VERBS:
+        verb.register(subparsers)
     return parser
 
 
@@ -24,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 0
-    return 0
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.e2e.core.conftest import symbol_address
 from tests.support.crash import Crash
+from tests.support.kernel_cores import symbol_address
 from tests.support.oracles import (
     eu_auxv_values,
     eu_file_entries,
@@ -120,10 +120,9 @@ def test_relayout_and_rewrite_is_byte_identical(kernel_core: Crash, tmp_path) ->
     assert out.stat().st_blocks <= kernel_core.core.stat().st_blocks
 
 
-def test_memory_reads_globals(kernel_core: Crash) -> None:
-    if kernel_core.exe.name != "crasher":
-        pytest.skip("the copied executable is gone")
-    pattern = symbol_address(kernel_core.exe, "g_pattern")
+def test_memory_reads_globals(kernel_core: Crash, crasher) -> None:
+    # Every scenario runs the same non-PIE build (or a copy of it): symbol values are addresses.
+    pattern = symbol_address(crasher, "g_pattern")
     with CoreReader(kernel_core.core) as reader:
         assert reader.read(pattern, 4096) == bytes((i * 7) & 0xFF for i in range(4096))
         assert reader.read(pattern + 4000, 96) == bytes((i * 7) & 0xFF for i in range(4000, 4096))

@@ -1,4 +1,7 @@
-"""Real kernel cores, made once per module under the core_pattern lock."""
+"""Pytest fixtures: real kernel-written cores, made once per session under the core_pattern lock.
+
+Loaded as a plugin by tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from tests.support.compile import Compiler
 from tests.support.crash import Crash, crash_to_core_file, rm_f, wait_sleeping
 from tests.support.sysctl import crash_sysctls, e2e_unavailable_reason
 
-PROGRAMS = Path(__file__).resolve().parents[2] / "programs"
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
 SCENARIOS = ("segv", "threads8", "abort", "sigbus", "deleted_exe", "sort_vma")
 
 
