@@ -56,11 +56,13 @@ def parse_extnum_shdr(data: bytes | memoryview, offset: int) -> int:
     return shdr.sh_info
 
 
-def phdr_table_size(ehdr: Elf64_Ehdr, count: int, limit: int) -> int:
-    """Bytes of the program-header table, checked to end within ``limit`` bytes of the core."""
+def phdr_table_size(ehdr: Elf64_Ehdr, count: int, limit: int, limit_name: str) -> int:
+    """Bytes of the program-header table, checked to end within ``limit`` bytes of the core
+    (``limit_name`` says what the limit is, for the message)."""
     size = count * PHDR64_SIZE
     if ehdr.e_phoff + size > limit:
-        raise CorruptCore(32, f"{count} program headers at {ehdr.e_phoff:#x} run past {limit:#x}")
+        raise CorruptCore(32, f"{count} program headers at {ehdr.e_phoff:#x} run past "
+                              f"{limit_name} ({limit:#x})")
     return size
 
 
@@ -79,12 +81,15 @@ def parse_phdrs(data: bytes | memoryview, count: int, offset: int) -> tuple[Elf6
     return phdrs
 
 
-def check_note_segments(phdrs: tuple[Elf64_Phdr, ...], ehdr_phoff: int, limit: int) -> None:
+def check_note_segments(
+    phdrs: tuple[Elf64_Phdr, ...], ehdr_phoff: int, limit: int, limit_name: str
+) -> None:
     """Every ``PT_NOTE`` must lie within the first ``limit`` bytes of the core."""
     for index, phdr in enumerate(phdrs):
         if phdr.p_type == PT.NOTE and phdr.file_end > limit:
             raise CorruptCore(ehdr_phoff + index * PHDR64_SIZE,
-                              f"PT_NOTE [{phdr.p_offset:#x}, {phdr.file_end:#x}) runs past {limit:#x}")
+                              f"PT_NOTE [{phdr.p_offset:#x}, {phdr.file_end:#x}) runs past "
+                              f"{limit_name} ({limit:#x})")
 
 
 def parse_notes(data: bytes | memoryview, offset: int) -> list[Note]:

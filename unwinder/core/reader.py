@@ -111,9 +111,9 @@ class CoreReader:
             if ehdr.e_shoff == 0 or ehdr.e_shoff + SHDR64_SIZE > self.size:
                 raise CorruptCore(40, f"PN_XNUM with no section header inside the file (e_shoff {ehdr.e_shoff:#x})")
             count = parse_extnum_shdr(self.pread(ehdr.e_shoff, SHDR64_SIZE), ehdr.e_shoff)
-        size = phdr_table_size(ehdr, count, self.size)
+        size = phdr_table_size(ehdr, count, self.size, "the end of the file")
         phdrs = parse_phdrs(self.pread(ehdr.e_phoff, size), count, ehdr.e_phoff)
-        check_note_segments(phdrs, ehdr.e_phoff, self.size)
+        check_note_segments(phdrs, ehdr.e_phoff, self.size, "the end of the file")
         notes = []
         for phdr in phdrs:
             if phdr.p_type == PT.NOTE and phdr.p_filesz:
