@@ -36,3 +36,30 @@ class FaultError(UnwindError):
 
 class MissingDebugInfo(UnwindError):
     """A module has no usable unwind or symbol information."""
+
+
+class CfiError(UnwindError):
+    """Call frame information (``.eh_frame``, ``.eh_frame_hdr``, ``.debug_frame``) or a DWARF
+    expression in it is malformed or cannot be evaluated.
+
+    :ivar offset: byte offset in the section (or expression) where the problem was found, or
+        ``None`` when it is not tied to one place.
+    :ivar reason: what is wrong, in a few words.
+    """
+
+    def __init__(self, reason: str, offset: int | None = None) -> None:
+        self.offset = offset
+        self.reason = reason
+        where = f" at offset {offset:#x}" if offset is not None else ""
+        super().__init__(f"bad call frame information{where}: {reason}")
+
+
+class SymbolError(UnwindError):
+    """Symbol tables, DWARF line programs or debug information entries are malformed.
+
+    :ivar reason: what is wrong, in a few words (which section, which offset).
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"bad symbol information: {reason}")

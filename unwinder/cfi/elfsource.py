@@ -1,0 +1,236 @@
+"""Find the CFI sections of an ELF image: ``.eh_frame_hdr``, ``.eh_frame``, ``.debug_frame``.
+
+pyelftools is used here only for the ELF header (class, byte order, table positions); the bytes
+are read straight from its stream. ``.eh_frame_hdr`` is located through ``PT_GNU_EH_FRAME``
+and ``.eh_frame`` through the hdr's ``eh_frame_ptr``, so section-less images (the vDSO read
+from memory, packed binaries) work; section headers are a fallback and only bound sizes.
+Sections are found by name, never by type (lld marks ``.eh_frame`` ``SHT_X86_64_UNWIND``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from elftools.common.exceptions import ELFError
+
+from unwinder.cfi.decompress import SHF_COMPRESSED, decompress_section, decompress_zdebug
+from unwinder.cfi.hdr import EhFrameHdr, parse_eh_frame_hdr
+from unwinder.cfi.section import FrameSection
+from unwinder.errors import CfiError
+
+log = logging.getLogger(__name__)
+
+#: what pyelftools (and its vendored construct) raise on corrupt headers
+_ELF_ERRORS = (ELFError, struct.error, ValueError, OverflowError, IndexError, KeyError, OSError,
+               AttributeError, TypeError, AssertionError)
+#: no CFI section is read beyond this many bytes
+MAX_SECTION_SIZE = 1 << 30
+
+
+@dataclass(frozen=True)
+class FrameSections:
+    """The CFI sections of one module, each None when absent or unreadable."""
+
+    eh_frame_hdr: FrameSection | None
+    hdr: EhFrameHdr | None
+    eh_frame: FrameSection | None
+    debug_frame: FrameSection | None
+
+
+def load_frame_sections(elffile: Any, *, debug_elffile: Any = None) -> FrameSections:
+    """Read the CFI sections of ``elffile`` (and ``.debug_frame`` of ``debug_elffile``).
+
+    Each section is optional: a broken one is logged and left out.
+    """
+    try:
+        image = _Image(elffile)
+    except _ELF_ERRORS as err:
+        raise CfiError(f"cannot read ELF headers: {err!r}") from err
+    hdr_section, hdr, eh_frame = None, None, None
+    try:
+        hdr_section, hdr = image.eh_frame_hdr()
+    except (CfiError, *_ELF_ERRORS) as err:
+        log.debug("failed to read .eh_frame_hdr, ignoring: %s", err)
+    try:
+        eh_frame = image.eh_frame(hdr)
+    except (CfiError, *_ELF_ERRORS) as err:
+        log.debug("failed to read .eh_frame, ignoring: %s", err)
+    debug_frame = None
+    for source in (image, None if debug_elffile is None else debug_elffile):
+        if source is None or debug_frame is not None:
+            continue
+        try:
+            debug_frame = (source if isinstance(source, _Image) else _Image(source)).debug_frame()
+        except (CfiError, *_ELF_ERRORS) as err:
+            log.debug("failed to read .debug_frame, ignoring: %s", err)
+    return FrameSections(hdr_section, hdr, eh_frame, debug_frame)
+
+
+class _ProgramHeader(NamedTuple):
+    p_type: int
+    p_offset: int
+    p_vaddr: int
+    p_filesz: int
+
+
+class _SectionHeader(NamedTuple):
+    sh_type: int
+    sh_flags: int
+    sh_addr: int
+    sh_offset: int
+    sh_size: int
+
+
+_SHT_NOBITS = 8
+_PT_LOAD = 1
+_PT_GNU_EH_FRAME = 0x6474E550
+
+
+class _Image:
+    """Byte reads from an ELF image, by file offset or by link-time address.
+
+    Program and section headers are unpacked here with ``struct`` rather than through
+    ``iter_segments``/``get_section_by_name``: pyelftools builds every segment and section
+    object on the way, parsing whole dynamic symbol hash tables (95% of the time to open
+    libLLVM). Only the ELF header comes from pyelftools.
+    """
+
+    def __init__(self, elffile: Any) -> None:
+        self.elf = elffile
+        self.stream = elffile.stream
+        self.address_size = elffile.elfclass // 8
+        self.big_endian = not elffile.little_endian
+        self.stream.seek(0, os.SEEK_END)
+        self.stream_size = self.stream.tell()
+        self.segments = self._program_headers()
+        self.loads = [s for s in self.segments if s.p_type == _PT_LOAD]
+        self._sections: dict[bytes, _SectionHeader] | None = None
+
+    def _program_headers(self) -> list[_ProgramHeader]:
+        header = self.elf.header
+        endian = ">" if self.big_endian else "<"
+        if self.address_size == 8:  # p_type p_flags p_offset p_vaddr p_paddr p_filesz ...
+            fmt, size, order = endian + "IIQQQQQQ", 56, (0, 2, 3, 5)
+        else:  # p_type p_offset p_vaddr p_paddr p_filesz p_memsz p_flags p_align
+            fmt, size, order = endian + "IIIIIIII", 32, (0, 1, 2, 4)
+        count, entsize = header.e_phnum, header.e_phentsize
+        if not count or not header.e_phoff:
+            return []
+        if entsize < size:
+            raise CfiError("implausible program header table")
+        raw = self.read(header.e_phoff, count * entsize)
+        result = []
+        for i in range(min(count, len(raw) // entsize)):
+            fields = struct.unpack_from(fmt, raw, i * entsize)
+            result.append(_ProgramHeader(*(fields[j] for j in order)))
+        return result
+
+    def _section_headers(self) -> dict[bytes, _SectionHeader]:
+        if self._sections is not None:
+            return self._sections
+        self._sections = {}
+        count = self.elf.num_sections()
+        shoff = self.elf.header.e_shoff
+        if not count or not shoff:
+            return self._sections
+        endian = ">" if self.big_endian else "<"
+        if self.address_size == 8:
+            fmt, size = endian + "IIQQQQIIQQ", 64
+        else:
+            fmt, size = endian + "IIIIIIIIII", 40
+        if count > 0xFFFF or self.elf.header.e_shentsize < size:
+            raise CfiError("implausible section header table")
+        raw = self.read(shoff, count * self.elf.header.e_shentsize)
+        entries = []
+        for i in range(count):
+            at = i * self.elf.header.e_shentsize
+            if at + size > len(raw):
+                break
+            entries.append(struct.unpack_from(fmt, raw, at))
+        strndx = self.elf.get_shstrndx()
+        if strndx >= len(entries):
+            return self._sections
+        strtab = entries[strndx]
+        names = self.read(strtab[4], strtab[5]) if strtab[5] else b""
+        for name, sh_type, flags, addr, offset, sh_size, *_ in entries:
+            end = names.find(b"\0", name)
+            key = names[name:end] if 0 <= name < len(names) and end >= 0 else b""
+            self._sections.setdefault(key, _SectionHeader(sh_type, flags, addr, offset, sh_size))
+        return self._sections
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset < 0 or size < 0 or offset >= self.stream_size:
+            raise CfiError(f"file range {offset:#x}+{size:#x} outside the image")
+        size = min(size, self.stream_size - offset, MAX_SECTION_SIZE)
+        self.stream.seek(offset)
+        return self.stream.read(size)
+
+    def section_header(self, name: str) -> _SectionHeader | None:
+        header = self._section_headers().get(name.encode())
+        if header is None or header.sh_type == _SHT_NOBITS:
+            return None
+        return header
+
+    def file_range_of(self, address: int) -> tuple[int, int]:
+        """File offset of link-time ``address`` and the file bytes after it in its PT_LOAD."""
+        for seg in self.loads:
+            if seg.p_vaddr <= address < seg.p_vaddr + seg.p_filesz:
+                delta = address - seg.p_vaddr
+                return seg.p_offset + delta, seg.p_filesz - delta
+        raise CfiError(f"address {address:#x} is in no PT_LOAD")
+
+    def frame_section(self, name: str, data: bytes, address: int, *, is_eh: bool,
+                      data_base: int = 0) -> FrameSection:
+        return FrameSection(name, data, address, is_eh=is_eh, address_size=self.address_size,
+                            big_endian=self.big_endian, data_base=data_base)
+
+    def eh_frame_hdr(self) -> tuple[FrameSection | None, EhFrameHdr | None]:
+        for seg in self.segments:
+            if seg.p_type == _PT_GNU_EH_FRAME:
+                data = self.read(seg.p_offset, seg.p_filesz)
+                address = seg.p_vaddr
+                break
+        else:
+            header = self.section_header(".eh_frame_hdr")
+            if header is None:
+                return None, None
+            data = self.read(header.sh_offset, header.sh_size)
+            address = header.sh_addr
+        section = self.frame_section(".eh_frame_hdr", data, address, is_eh=True,
+                                     data_base=address)
+        return section, parse_eh_frame_hdr(section)
+
+    def eh_frame(self, hdr: EhFrameHdr | None) -> FrameSection | None:
+        header = self.section_header(".eh_frame")
+        if hdr is not None:
+            address = hdr.eh_frame_address
+            if header is not None and header.sh_addr == address:
+                data = self.read(header.sh_offset, header.sh_size)
+            else:
+                offset, size = self.file_range_of(address)
+                data = self.read(offset, size)
+        elif header is not None:
+            address = header.sh_addr
+            data = self.read(header.sh_offset, header.sh_size)
+        else:
+            return None
+        return self.frame_section(".eh_frame", data, address, is_eh=True)
+
+    def debug_frame(self) -> FrameSection | None:
+        header = self.section_header(".debug_frame")
+        if header is not None:
+            data = self.read(header.sh_offset, header.sh_size)
+            if header.sh_flags & SHF_COMPRESSED:
+                data = decompress_section(data, elfclass=self.address_size * 8,
+                                          big_endian=self.big_endian, name=".debug_frame")
+        else:
+            header = self.section_header(".zdebug_frame")
+            if header is None:
+                return None
+            data = decompress_zdebug(self.read(header.sh_offset, header.sh_size),
+                                     name=".zdebug_frame")
+        return self.frame_section(".debug_frame", data, 0, is_eh=False)

@@ -1,0 +1,63 @@
+"""LEB128 variable-length integers (DWARF 5 §7.6), read from untrusted bytes.
+
+Our own rather than pyelftools' construct-based ``ULEB128``: this sits on the hot path of
+every CFI lookup, and a plain loop over ``bytes`` is an order of magnitude faster. Both readers
+take the end of the valid range and raise :class:`~unwinder.errors.CfiError` instead of running
+past it.
+"""
+
+from __future__ import annotations
+
+from unwinder.errors import CfiError
+
+#: longest encoding accepted; producers pad to at most 10 bytes for a 64-bit value, so anything
+#: much longer is garbage and would only build huge integers.
+MAX_LEB128_BYTES = 20
+
+
+def read_uleb128(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Decode an unsigned LEB128 at ``data[pos:end]``.
+
+    :returns: ``(value, position after the encoding)``.
+    :raises CfiError: truncated or longer than :data:`MAX_LEB128_BYTES`.
+    """
+    if pos < end:
+        byte = data[pos]
+        if byte < 0x80:
+            return byte, pos + 1
+    result = 0
+    shift = 0
+    limit = min(end, pos + MAX_LEB128_BYTES)
+    while pos < limit:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+    raise CfiError("truncated or overlong ULEB128", pos)
+
+
+def read_sleb128(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Decode a signed LEB128 at ``data[pos:end]``.
+
+    :returns: ``(value, position after the encoding)``.
+    :raises CfiError: truncated or longer than :data:`MAX_LEB128_BYTES`.
+    """
+    if pos < end:
+        byte = data[pos]
+        if byte < 0x80:
+            return (byte - 0x80 if byte & 0x40 else byte), pos + 1
+    result = 0
+    shift = 0
+    limit = min(end, pos + MAX_LEB128_BYTES)
+    while pos < limit:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            if byte & 0x40:
+                result -= 1 << shift
+            return result, pos
+    raise CfiError("truncated or overlong SLEB128", pos)
