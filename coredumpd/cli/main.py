@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from coredumpd import __version__
-from coredumpd.cli import demo
+from coredumpd.cli import backtrace, demo
 
-VERBS = (demo,)
+VERBS = (backtrace, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,3 +97,17 @@ def rm_f(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def short_pipe_pattern(argv: Sequence[str], args: str) -> tuple[str, Path]:
+    """A ``|helper`` core_pattern that fits the kernel's 127 bytes whatever the checkout path:
+    a wrapper script in a short temporary directory execs ``argv`` with the kernel's ``args``
+    (e.g. ``%P``) appended. Returns the pattern and the directory (the caller removes it)."""
+    import shlex
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="cdt-", dir="/tmp"))
+    wrapper = directory / "run"
+    wrapper.write_text("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    return f"|{wrapper} {args}", directory

@@ -121,3 +121,31 @@ def gdb_threads(exe: Path | None, core: Path, *, backtrace: bool = True) -> dict
         if reg:
             current.registers[reg.group(1)] = int(reg.group(2), 16)
     return threads
+
+
+@dataclass
+class EuStackFrame:
+    pc: int
+    function: str | None
+
+
+def eu_stack_threads(exe: Path | None, core: Path) -> dict[int, list[EuStackFrame]]:
+    """``eu-stack -i`` (inline frames included) of ``core``: tid → frames, with no debuginfod."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
+    args = ["eu-stack", "-i", f"--core={core}"] + ([f"--executable={exe}"] if exe else [])
+    text = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120,
+                          errors="backslashreplace").stdout
+    threads: dict[int, list[EuStackFrame]] = {}
+    current: list[EuStackFrame] | None = None
+    for line in text.splitlines():
+        m = re.match(r"^TID (\d+):", line)
+        if m:
+            current = threads.setdefault(int(m.group(1)), [])
+            continue
+        m = re.match(r"^#\d+\s+0x([0-9a-f]+)(?:\s+- 1)?\s*(.*)$", line)
+        if m and current is not None:
+            name = m.group(2).strip() or None
+            current.append(EuStackFrame(int(m.group(1), 16), None if name == "??" else name))
+    return threads

@@ -1,0 +1,63 @@
+"""Live analysis of a process the kernel still holds: the unwinder fed by the procfs layer.
+
+The unwinder does not import :mod:`procfs`; this module adapts one to the other: memory through
+:class:`procfs.memory.ProcessMemory` (``/proc/<pid>/mem`` with its fallbacks) and mapped files
+through ``/proc/<pid>/map_files`` (which still reaches deleted files) or ``/proc/<pid>/root``
+(the process's own mount namespace).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO
+
+from procfs.errors import MemoryFault, ProcfsError
+from procfs.memory import ProcessMemory
+from unwinder.analyze import DEFAULT_OPTIONS, UnwindOptions, backtrace_from_memory
+from unwinder.backtrace import Backtrace
+from unwinder.core import CoreFile
+from unwinder.core.notes import FileMapping
+from unwinder.modules import DELETED, FileOpener
+
+
+class LiveMemory:
+    """``read_partial`` over a live process, as the unwinder's address space expects."""
+
+    def __init__(self, memory: ProcessMemory) -> None:
+        self.memory = memory
+
+    def read_partial(self, address: int, size: int) -> tuple[bytes, int | None]:
+        try:
+            result = self.memory.read(address, size)
+        except MemoryFault as err:
+            return b"", err.address
+        except (ProcfsError, ValueError, OverflowError):
+            return b"", address
+        return result.data, result.fault_address
+
+
+def live_file_opener(pid: int) -> FileOpener:
+    """Open a mapping's file as the process sees it: ``map_files`` first, then its root."""
+
+    def opener(mapping: FileMapping) -> BinaryIO | None:
+        candidates = [f"/proc/{pid}/map_files/{mapping.start:x}-{mapping.end:x}"]
+        path = mapping.path[:-len(DELETED)] if mapping.path.endswith(DELETED) else mapping.path
+        if path.startswith(b"/"):
+            candidates.append(os.fsdecode(b"/proc/%d/root" % pid + path))
+        for candidate in candidates:
+            try:
+                return open(candidate, "rb")  # noqa: SIM115 - owned by the ModuleMap
+            except OSError:
+                continue
+        return None
+
+    return opener
+
+
+def live_backtrace(core: CoreFile, pid: int, *, options: UnwindOptions = DEFAULT_OPTIONS,
+                   locator=None, cache=None) -> Backtrace:  # type: ignore[no-untyped-def]
+    """Backtrace of every thread of ``pid``: registers from ``core``'s notes (the head of its
+    core stream), memory and files from the live process."""
+    with ProcessMemory(pid) as memory:
+        return backtrace_from_memory(core, LiveMemory(memory), opener=live_file_opener(pid),
+                                     locator=locator, cache=cache, options=options)

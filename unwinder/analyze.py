@@ -1,0 +1,209 @@
+"""From a crashed image to a symbolised :class:`~unwinder.backtrace.Backtrace`.
+
+Two entries, one path: :func:`backtrace_from_core` reads a stored core (its dumped segments,
+then the build-id-verified files); :func:`backtrace_from_memory` takes the notes of a core
+stream (registers, ``NT_FILE``, auxv) and any live memory reader — ``/proc/<pid>/mem`` of the
+process the kernel still holds — so the same process gives the same backtrace live and offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from unwinder.addrspace import AddressSpace, MemoryReader
+from unwinder.backtrace import Backtrace, Frame, ModuleInfo, ThreadBacktrace
+from unwinder.cfi.table import CfiTable
+from unwinder.core import CoreFile, CoreReader
+from unwinder.core.constants import AT
+from unwinder.core.notes import FileMapping
+from unwinder.elfimage import ELF_PARSE_ERRORS
+from unwinder.errors import UnwindError
+from unwinder.frames import RawFrame, ThreadUnwind
+from unwinder.modules import FileOpener, Module, ModuleMap, build_module_map, open_by_path
+from unwinder.symbols.locate import DebugFileLocator
+from unwinder.symbols.module import ModuleSymbols
+from unwinder.unwind import Unwinder
+from unwinder.unwind_arch import UnwindArch, unwind_arch_for
+
+
+@dataclass(frozen=True)
+class UnwindOptions:
+    max_frames: int = 256
+    #: stack scanning finds plausible but false frames: off unless asked for
+    scan: bool = False
+    symbolize: bool = True
+
+
+DEFAULT_OPTIONS = UnwindOptions()
+
+
+def backtrace_from_core(
+    reader: CoreReader,
+    *,
+    exe: Path | None = None,
+    opener: FileOpener = open_by_path,
+    locator: DebugFileLocator | None = None,
+    cache=None,  # type: ignore[no-untyped-def]
+    options: UnwindOptions = DEFAULT_OPTIONS,
+) -> Backtrace:
+    """Unwind and symbolise every thread of a stored core.
+
+    ``reader`` should be opened with ``zero_fill=False`` so that undumped text comes from the
+    files; ``exe`` replaces the main executable's recorded path (it moved, or was rebuilt —
+    it is still used only if its build-id matches).
+    """
+    return _analyze(reader.core, reader, None, _with_exe(reader.core, exe, opener), locator, cache,
+                    options)
+
+
+def backtrace_from_memory(
+    core: CoreFile,
+    memory: MemoryReader,
+    *,
+    mappings: Sequence[FileMapping] | None = None,
+    opener: FileOpener = open_by_path,
+    locator: DebugFileLocator | None = None,
+    cache=None,  # type: ignore[no-untyped-def]
+    options: UnwindOptions = DEFAULT_OPTIONS,
+) -> Backtrace:
+    """Unwind the threads of ``core``'s notes against live ``memory``.
+
+    ``mappings`` replace ``NT_FILE`` (absent when it exceeded the kernel's size limit).
+    """
+    return _analyze(core, memory, mappings, opener, locator, cache, options)
+
+
+def _with_exe(core: CoreFile, exe: Path | None, opener: FileOpener) -> FileOpener:
+    if exe is None:
+        return opener
+    main = main_executable_path(core)
+
+    def open_with_exe(mapping: FileMapping) -> BinaryIO | None:
+        if main is not None and mapping.path == main:
+            return open(exe, "rb")  # noqa: SIM115 - owned by the ModuleMap
+        return opener(mapping)
+
+    return open_with_exe
+
+
+def main_executable_path(core: CoreFile) -> bytes | None:
+    """The path of the mapping holding ``AT_ENTRY`` (the main executable)."""
+    entry = core.auxv.find(AT.ENTRY) if core.auxv else None
+    if entry is None or core.files is None:
+        return None
+    return next((m.path for m in core.files.mappings if m.start <= entry < m.end), None)
+
+
+def _analyze(core: CoreFile, primary: MemoryReader, mappings: Sequence[FileMapping] | None,
+             opener: FileOpener, locator, cache, options: UnwindOptions) -> Backtrace:  # type: ignore[no-untyped-def]
+    if core.arch is None or (arch := unwind_arch_for(core.arch)) is None:
+        raise UnwindError(f"cannot unwind e_machine {core.ehdr.e_machine}")
+    space = AddressSpace(primary)
+    maps = mappings if mappings is not None else (core.files.mappings if core.files else ())
+    vdso = core.auxv.find(AT.SYSINFO_EHDR) if core.auxv else None
+    modules = build_module_map(maps, space, vdso_base=vdso, opener=opener)
+    if locator is None:
+        locator = DebugFileLocator()
+    try:
+        def function_start(pc: int) -> int | None:
+            module = modules.find(pc)
+            symbols = _symbols(module, locator, cache) if module is not None else None
+            if symbols is None:
+                return None
+            try:
+                described = symbols.describe(pc - module.bias)
+            except UnwindError:
+                return None
+            outer = described[-1] if described else None
+            if outer is None or outer.function_offset is None:
+                return None
+            return pc - outer.function_offset
+
+        unwinder = Unwinder(space, modules, arch, cfi_for=lambda m: _cfi(m, arch),
+                            function_start=function_start, max_frames=options.max_frames,
+                            scan=options.scan)
+        threads = []
+        for index, thread in enumerate(core.threads):
+            if thread.prstatus is None:
+                continue
+            regs = thread.prstatus.registers
+            raw = unwinder.unwind(regs.pc, arch.registers_from_prstatus(regs.as_dict()))
+            frames = _symbolize(raw, modules, locator, cache, options.symbolize)
+            threads.append(ThreadBacktrace(thread.tid, index == 0, frames, str(raw.stop),
+                                           raw.truncated, raw.detail))
+        infos = tuple(_module_info(m) for m in sorted(modules.modules, key=lambda m: m.start))
+        return Backtrace(tuple(threads), infos, arch.name)
+    finally:
+        modules.close()
+
+
+def _cfi(module: Module, arch: UnwindArch) -> CfiTable | None:
+    if "cfi" not in module.cache:
+        table = None
+        if module.elffile is not None:
+            try:
+                table = CfiTable.from_elf(module.elffile, arch=arch.name)
+            except (UnwindError, *ELF_PARSE_ERRORS):
+                table = None  # this module degrades to the fallbacks
+        module.cache["cfi"] = table
+    return module.cache["cfi"]  # type: ignore[return-value]
+
+
+def _symbols(module: Module, locator, cache) -> ModuleSymbols | None:  # type: ignore[no-untyped-def]
+    if "symbols" not in module.cache:
+        symbols = None
+        if module.elffile is not None:
+            try:
+                symbols = ModuleSymbols.load(module.elffile, path=module.name,
+                                             build_id=module.build_id, locator=locator, cache=cache)
+            except (UnwindError, *ELF_PARSE_ERRORS):
+                symbols = None
+        module.cache["symbols"] = symbols
+    return module.cache["symbols"]  # type: ignore[return-value]
+
+
+def _symbolize(raw: ThreadUnwind, modules: ModuleMap, locator, cache, enabled: bool) -> tuple[Frame, ...]:  # type: ignore[no-untyped-def]
+    frames: list[Frame] = []
+    for rf in raw.frames:
+        frames.extend(_frames_for(rf, modules, locator, cache, enabled))
+    return tuple(frames)
+
+
+def _frames_for(rf: RawFrame, modules: ModuleMap, locator, cache, enabled: bool) -> list[Frame]:  # type: ignore[no-untyped-def]
+    module = modules.find(rf.pc)
+    if module is None:
+        return [Frame(rf.pc, rf.method, None, None, None, None, None, signal_frame=rf.signal_frame)]
+    base = dict(pc=rf.pc, method=rf.method, module=module.name, module_offset=rf.pc - module.start,
+                build_id=module.build_id.hex() if module.build_id else None)
+    symbols = _symbols(module, locator, cache) if enabled else None
+    if symbols is None:
+        return [Frame(**base, function=None, function_offset=None, signal_frame=rf.signal_frame)]
+    # Symbols at the exact pc for the innermost frame, interrupted frames and the signal
+    # trampoline (its "return address" is its first instruction); pc - 1 for return addresses.
+    address = rf.pc if (rf.exact_pc or rf.signal_frame) else rf.pc - 1
+    try:
+        described = symbols.describe(address - module.bias)
+    except UnwindError:
+        described = []
+    if not described:
+        return [Frame(**base, function=None, function_offset=None, signal_frame=rf.signal_frame)]
+    out = []
+    for sf in described:
+        offset = sf.function_offset
+        if offset is not None and not sf.inline and address != rf.pc:
+            offset += rf.pc - address  # report the offset of the real pc, as gdb and eu-stack do
+        out.append(Frame(**base, function=sf.function, function_offset=offset,
+                         file=sf.location.file if sf.location else None,
+                         line=sf.location.line if sf.location else None,
+                         inline=sf.inline, signal_frame=rf.signal_frame and not sf.inline))
+    return out
+
+
+def _module_info(module: Module) -> ModuleInfo:
+    symbols = module.cache.get("symbols")
+    debug = getattr(symbols, "debug_file", None)
+    return ModuleInfo(module.name, module.start, module.end,
+                      module.build_id.hex() if module.build_id else None, str(module.status), debug)

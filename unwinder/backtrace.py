@@ -1,0 +1,66 @@
+"""The symbolised backtrace of a crashed process: threads → frames, plus the modules seen.
+
+Pure data. :mod:`unwinder.format` turns it into systemd-coredump's text, our richer text, or
+JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from unwinder.frames import FrameMethod
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One logical frame. Inline frames share the pc of the physical frame that holds them and
+    come before it (innermost first), as in ``eu-stack -i`` and gdb."""
+
+    pc: int
+    method: FrameMethod
+    module: str | None          # path of the module holding pc (``[vdso]`` for the vDSO)
+    module_offset: int | None   # pc - the module's lowest mapped address
+    build_id: str | None
+    function: str | None        # demangled; None when unknown
+    function_offset: int | None
+    file: str | None = None
+    line: int | None = None
+    inline: bool = False
+    signal_frame: bool = False
+
+    @property
+    def module_name(self) -> str | None:
+        return self.module.rsplit("/", 1)[-1] if self.module else None
+
+
+@dataclass(frozen=True)
+class ThreadBacktrace:
+    tid: int
+    crashed: bool
+    frames: tuple[Frame, ...]
+    stop: str
+    truncated: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    path: str
+    start: int
+    end: int
+    build_id: str | None
+    status: str
+    debug_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Backtrace:
+    threads: tuple[ThreadBacktrace, ...]
+    modules: tuple[ModuleInfo, ...]
+    arch: str
+
+    def find_thread(self, tid: int) -> ThreadBacktrace | None:
+        return next((t for t in self.threads if t.tid == tid), None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
