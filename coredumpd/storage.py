@@ -1,0 +1,519 @@
+"""Store a core stream: streaming zstd into a temp file in the core directory, then publish
+it atomically under systemd-coredump's name.
+
+The bytes go once through a bounded buffer (:data:`CHUNK`) and the compressor; there is
+never an uncompressed copy, whatever the core's size. The stream is always read to EOF,
+even when nothing is kept (the kernel must not block on a full pipe), and ``on_received``
+fires at EOF, before the slow fsync, so the pipeline can release the task early.
+
+Limits follow systemd-coredump (``save_external_coredump``): bytes beyond
+``min(RLIMIT_CORE, max(ProcessSizeMax, ExternalSizeMax))`` are not kept (truncated); a kept
+file bigger than ``ExternalSizeMax`` on disk is not stored at all; ``RLIMIT_CORE`` below a
+page disables storage. Publishing: mode 0640 root:root, a read ACL for the crashing user
+when safe (:mod:`coredumpd.acl`), ``user.coredump.*`` xattrs, fsync, link without
+clobbering, fsync of the directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import select
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+from coredumpd import acl
+from coredumpd.context import CrashContext
+from coredumpd.errors import StorageError
+from coredumpd.vacuum import read_fs_space, resolve_keep_free
+
+log = logging.getLogger(__name__)
+
+#: bytes read from the stream per call; the only buffer that grows with the core
+CHUNK = 1 << 20
+#: granularity of hole detection when writing uncompressed/sparse files
+SPARSE_BLOCK = 4096
+#: zstd level; systemd uses the library default (3)
+ZSTD_LEVEL = 3
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+RLIM_INFINITY = (1 << 64) - 1
+FILE_MODE = 0o640
+#: try O_TMPFILE first; tests turn this off to exercise the ``.#core…`` fallback
+USE_O_TMPFILE = True
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_ZERO_BLOCK = bytes(SPARSE_BLOCK)
+
+
+@dataclass(frozen=True)
+class StorageLimits:
+    """Size limits in bytes (``coredump.conf`` semantics); ``keep_free``/``max_use`` ``None``
+    = systemd's percentage-of-filesystem defaults, 0 = no check."""
+
+    process_size_max: int
+    external_size_max: int
+    compress: bool = True
+    keep_free: int | None = None
+    max_use: int | None = None
+    level: int = ZSTD_LEVEL
+
+
+@dataclass(frozen=True)
+class StoredCore:
+    """What became of one core stream.
+
+    :ivar path: the published file, or None when nothing was stored.
+    :ivar state: ``present``, ``truncated`` or ``none`` (then ``reason`` says why).
+    :ivar received: bytes read from the stream, head included (the whole stream: it is
+        always drained).
+    :ivar stored_bytes: bytes of core kept in the file (uncompressed).
+    :ivar disk_size: bytes the file occupies on disk (``st_blocks * 512``).
+    :ivar expected: ``max(p_offset + p_filesz)`` from the head, when known.
+    :ivar reason: why the core is truncated or not stored, in a few words.
+    """
+
+    path: Path | None
+    state: str
+    received: int
+    stored_bytes: int
+    disk_size: int
+    expected: int | None
+    reason: str | None
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+def escape_comm(comm: bytes) -> str:
+    """systemd's ``xescape(comm, "./ ")``: control bytes, bytes ≥ 127, ``\\`` and ``./ ``
+    become ``\\xNN`` (lowercase hex); everything else stays."""
+    out = []
+    for byte in comm:
+        if byte < 0x20 or byte >= 0x7F or byte in b"\\./ ":
+            out.append(f"\\x{byte:02x}")
+        else:
+            out.append(chr(byte))
+    return "".join(out)
+
+
+def _boot_id(context: CrashContext) -> str:
+    boot_id = context.boot_id
+    if boot_id is None:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                boot_id = f.read().strip()
+        except OSError as err:
+            raise StorageError(f"no boot id for the core's name: {err}") from err
+    return boot_id.replace("-", "").lower()
+
+
+def core_filename(context: CrashContext, *, compress: bool) -> str:
+    """``core.<comm>.<uid>.<boot_id>.<pid>.<usec>[.zst]``, as systemd-coredump names it."""
+    missing = [name for name in ("comm", "uid", "pid", "timestamp") if getattr(context, name) is None]
+    if missing:
+        raise StorageError(f"cannot name the core: {', '.join(missing)} unknown")
+    assert context.comm is not None
+    comm = escape_comm(context.comm)[:120]  # stays far below NAME_MAX even for hostile comms
+    suffix = ".zst" if compress else ""
+    return f"core.{comm}.{context.uid}.{_boot_id(context)}.{context.pid}.{context.timestamp}{suffix}"
+
+
+def _with_counter(name: str, n: int) -> str:
+    """``core.….<usec>~N[.zst]``: a free name when the natural one is taken."""
+    base, dot, ext = name.rpartition(".zst") if name.endswith(".zst") else (name, "", "")
+    return f"{base}~{n}{dot}{ext}"
+
+
+# -- the stream -----------------------------------------------------------------------------
+
+
+class _Source:
+    """Reads the rest of the core, from a raw fd or a file object, into one reused buffer."""
+
+    def __init__(self, rest: int | BinaryIO) -> None:
+        self.rest = rest
+        if isinstance(rest, int):
+            _grow_pipe(rest)
+
+    def readinto(self, buf: bytearray) -> int:
+        if isinstance(self.rest, int):
+            while True:
+                try:
+                    return os.readv(self.rest, [buf])
+                except BlockingIOError:
+                    select.select([self.rest], [], [])
+        readinto = getattr(self.rest, "readinto", None)
+        if readinto is not None:
+            n = readinto(buf)
+            return n or 0
+        data = self.rest.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _grow_pipe(fd: int) -> None:
+    # fewer wake-ups per MiB; not a pipe, or over pipe-max-size: keep what we have
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
+    except (OSError, AttributeError):
+        pass
+
+
+class _Sink(Protocol):
+    size: int
+
+    def write(self, data: bytes | bytearray, n: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _ZstdSink:
+    """One zstd frame with a checksum; ``size`` = compressed bytes written."""
+
+    def __init__(self, fd: int, level: int) -> None:
+        self.fd = fd
+        self.size = 0
+        self.cobj = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
+
+    def write(self, data: bytes | bytearray, n: int) -> None:
+        self._out(self.cobj.compress(memoryview(data)[:n]))
+
+    def finish(self) -> None:
+        self._out(self.cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+
+    def _out(self, data: bytes) -> None:
+        if data:
+            _write_all(self.fd, data)
+            self.size += len(data)
+
+
+class _SparseSink:
+    """Plain bytes; all-zero blocks become holes. ``size`` = logical file size."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = 0
+
+    def write(self, data: bytes | bytearray, n: int) -> None:
+        self.size = write_sparse(self.fd, data, n, self.size)
+
+    def finish(self) -> None:
+        os.ftruncate(self.fd, self.size)
+
+
+def write_sparse(fd: int, data: bytes | bytearray, n: int, offset: int) -> int:
+    """Write ``data[:n]`` at ``offset`` (the fd's current position), seeking over all-zero
+    :data:`SPARSE_BLOCK` blocks; returns the new offset. The caller ftruncates at the end."""
+    view = memoryview(data)
+    start = 0  # start of the pending non-zero run
+    for pos in range(0, n, SPARSE_BLOCK):
+        end = min(pos + SPARSE_BLOCK, n)
+        zero = _ZERO_BLOCK if end - pos == SPARSE_BLOCK else _ZERO_BLOCK[: end - pos]
+        if data.startswith(zero, pos):  # startswith: a memcmp without a copy
+            if start < pos:
+                _write_all(fd, view[start:pos])
+            os.lseek(fd, end - pos, os.SEEK_CUR)
+            start = end
+    if start < n:
+        _write_all(fd, view[start:n])
+    return offset + n
+
+
+# -- the temp file --------------------------------------------------------------------------
+
+
+@dataclass
+class _Temp:
+    dirfd: int
+    fd: int
+    name: str | None  # None: O_TMPFILE (nothing to clean up but the fd)
+
+    def discard(self) -> None:
+        if self.name is not None:
+            try:
+                os.unlink(self.name, dir_fd=self.dirfd)
+            except FileNotFoundError:
+                pass
+            self.name = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _open_temp(dirfd: int, final_name: str) -> _Temp:
+    flags = os.O_RDWR | os.O_CLOEXEC
+    if USE_O_TMPFILE and hasattr(os, "O_TMPFILE"):
+        try:
+            return _Temp(dirfd, os.open(".", flags | os.O_TMPFILE, 0o600, dir_fd=dirfd), None)
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    name = f".#{final_name}{secrets.token_hex(8)}"
+    return _Temp(dirfd, os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=dirfd), name)
+
+
+def _link(temp: _Temp, name: str) -> str:
+    """Give the temp file its final name without replacing anything; returns the name."""
+    for n in range(1000):
+        candidate = name if n == 0 else _with_counter(name, n)
+        try:
+            if temp.name is None:
+                os.link(f"/proc/self/fd/{temp.fd}", candidate, dst_dir_fd=temp.dirfd,
+                        follow_symlinks=True)
+            else:
+                os.link(temp.name, candidate, src_dir_fd=temp.dirfd, dst_dir_fd=temp.dirfd)
+        except FileExistsError:
+            continue
+        if temp.name is not None:
+            os.unlink(temp.name, dir_fd=temp.dirfd)
+            temp.name = None
+        return candidate
+    raise StorageError(f"no free name for {name}")
+
+
+# -- store ----------------------------------------------------------------------------------
+
+
+def _keep_limit(limits: StorageLimits, rlimit: int | None) -> tuple[int, str]:
+    """How many bytes may be kept, and the name of the limit that decides it."""
+    if limits.process_size_max >= limits.external_size_max:
+        limit, what = limits.process_size_max, f"ProcessSizeMax={limits.process_size_max}"
+    else:
+        limit, what = limits.external_size_max, f"ExternalSizeMax={limits.external_size_max}"
+    if rlimit is not None and rlimit != RLIM_INFINITY and rlimit < limit:
+        limit, what = rlimit, f"RLIMIT_CORE={rlimit}"
+    return limit, what
+
+
+def _refusal(limits: StorageLimits, rlimit: int | None, directory: Path) -> str | None:
+    if rlimit is not None and rlimit < os.sysconf("SC_PAGE_SIZE"):
+        return f"RLIMIT_CORE={rlimit} disables core dumping"
+    if max(limits.process_size_max, limits.external_size_max) == 0:
+        return "ProcessSizeMax=0 and ExternalSizeMax=0 disable core storage"
+    if limits.keep_free != 0:
+        try:
+            space = read_fs_space(directory)
+        except OSError as err:
+            return f"cannot use {directory}: {err.strerror}"
+        keep_free = resolve_keep_free(limits.keep_free, space.size)
+        if space.free < keep_free:
+            return f"over KeepFree ({space.free} bytes free, KeepFree={keep_free})"
+    return None
+
+
+def _elf_layout(head: bytes) -> tuple[bool, bool]:
+    """(64-bit, little-endian) from the core's ELF ident, else this machine's."""
+    if head[:4] == b"\x7fELF" and len(head) > 5 and head[4] in (1, 2) and head[5] in (1, 2):
+        return head[4] == 2, head[5] == 1
+    return struct.calcsize("P") == 8, sys.byteorder == "little"
+
+
+def _publish(temp: _Temp, context: CrashContext, head: bytes, name: str) -> str:
+    fd = temp.fd
+    os.fchmod(fd, FILE_MODE)
+    if os.geteuid() == 0:
+        os.fchown(fd, 0, 0)
+    auxv = None
+    if context.proc_auxv:
+        is_64, little = _elf_layout(head)
+        auxv = acl.parse_auxv(context.proc_auxv, is_64=is_64, little_endian=little)
+    if acl.may_read_own_core(context.uid, context.dumpable, auxv):
+        assert context.uid is not None
+        acl.grant_read(fd, FILE_MODE, context.uid)
+    for key, value in context.xattrs().items():
+        try:
+            os.setxattr(fd, key, value, os.XATTR_CREATE)
+        except OSError as err:
+            log.warning("failed to set xattr %s on %s, ignoring: %s", key, name, err.strerror)
+            if err.errno in (errno.EOPNOTSUPP, errno.ENOSPC):
+                break
+    os.fsync(fd)
+    final = _link(temp, name)
+    os.fsync(temp.dirfd)
+    return final
+
+
+def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | BinaryIO, *,
+               expected: int | None, limits: StorageLimits, rlimit: int | None = None,
+               on_received: Callable[[], None] | None = None) -> StoredCore:
+    """Store ``head`` + the rest of the stream as one file in ``directory``.
+
+    ``rest`` (a raw fd or a binary file object) is read to EOF in every case; errors of
+    the disk turn into ``state="none"`` with a reason, never into a lost stream.
+    ``expected`` is the core's full size from its program headers, for the completeness
+    check; ``rlimit`` is the process's soft RLIMIT_CORE (``%c``).
+    """
+    source = _Source(rest)
+    buf = bytearray(CHUNK)
+    received = len(head)
+    notified = False
+
+    def eof() -> None:
+        nonlocal notified
+        if on_received is not None and not notified:
+            notified = True
+            on_received()
+
+    def drain() -> str | None:
+        nonlocal received
+        try:
+            while n := source.readinto(buf):
+                received += n
+        except OSError as err:
+            return f"reading the core failed after {received} bytes: {err.strerror}"
+        finally:
+            eof()
+        return None
+
+    def nothing(reason: str) -> StoredCore:
+        drain()
+        return StoredCore(None, "none", received, 0, 0, expected, reason)
+
+    refusal = _refusal(limits, rlimit, directory)
+    if refusal is not None:
+        return nothing(refusal)
+    try:
+        name = core_filename(context, compress=limits.compress)
+    except StorageError as err:
+        return nothing(str(err))
+    try:
+        dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:
+        return nothing(f"cannot open {directory}: {err.strerror}")
+    try:
+        try:
+            temp = _open_temp(dirfd, name)
+        except OSError as err:
+            return nothing(f"cannot create a file in {directory}: {err.strerror}")
+        try:
+            return _store(directory, temp, context, head, source, buf, name, expected, limits,
+                          rlimit, eof)
+        finally:
+            temp.discard()
+    finally:
+        os.close(dirfd)
+
+
+def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, source: _Source,
+           buf: bytearray, name: str, expected: int | None, limits: StorageLimits,
+           rlimit: int | None, eof: Callable[[], None]) -> StoredCore:
+    sink: _Sink = _ZstdSink(temp.fd, limits.level) if limits.compress else _SparseSink(temp.fd)
+    max_keep, limit_name = _keep_limit(limits, rlimit)
+    kept = 0
+    received = len(head)
+    dropped: str | None = None  # set when the file is abandoned: nothing will be stored
+    read_error: str | None = None
+
+    def keep(data: bytes | bytearray, n: int) -> None:
+        nonlocal kept, dropped
+        if dropped is not None or kept >= max_keep:
+            return
+        part = min(n, max_keep - kept)
+        try:
+            sink.write(data, part)
+        except OSError as err:
+            dropped = "disk full" if err.errno in _DISK_FULL else f"write failed: {err.strerror}"
+            temp.discard()  # give the space back at once
+            return
+        kept += part
+        if sink.size > limits.external_size_max:
+            dropped = (f"core larger than ExternalSizeMax={limits.external_size_max} "
+                       f"({sink.size} bytes on disk)")
+            temp.discard()
+
+    keep(head, len(head))
+    try:
+        while n := source.readinto(buf):
+            received += n
+            keep(buf, n)
+    except OSError as err:
+        read_error = f"reading the core failed after {received} bytes: {err.strerror}"
+    eof()
+
+    if dropped is None:
+        try:
+            sink.finish()
+        except OSError as err:
+            dropped = "disk full" if err.errno in _DISK_FULL else f"write failed: {err.strerror}"
+    if dropped is None and sink.size > limits.external_size_max:
+        dropped = f"core larger than ExternalSizeMax={limits.external_size_max} ({sink.size} bytes on disk)"
+    if dropped is not None:
+        log.info("The core of pid %s will not be stored: %s.", context.pid, dropped)
+        return StoredCore(None, "none", received, 0, 0, expected, dropped)
+
+    reasons = []
+    if kept < received:
+        reasons.append(f"core larger than {limit_name}")
+    if expected is not None and received < expected:
+        reasons.append(f"stream ended after {received} of {expected} bytes")
+    if read_error is not None:
+        reasons.append(read_error)
+    state = "truncated" if reasons else "present"
+    try:
+        final = _publish(temp, context, head, name)
+        st = os.fstat(temp.fd)
+    except OSError as err:
+        reason = "disk full" if err.errno in _DISK_FULL else f"cannot publish {name}: {err.strerror}"
+        log.warning("failed to publish the core of pid %s: %s", context.pid, reason)
+        return StoredCore(None, "none", received, 0, 0, expected, reason)
+    reason = "; ".join(reasons) or None
+    if reason:
+        log.info("The core of pid %s is truncated: %s.", context.pid, reason)
+    return StoredCore(directory / final, state, received, kept, st.st_blocks * 512, expected,
+                      reason)
+
+
+# -- read back ------------------------------------------------------------------------------
+
+
+def open_core(path: Path) -> BinaryIO:
+    """The core's bytes as a stream: decompressed for zstd files (by magic), plain otherwise."""
+    f = open(path, "rb")
+    try:
+        magic = f.read(4)
+        f.seek(0)
+    except OSError:
+        f.close()
+        raise
+    if magic == ZSTD_MAGIC:
+        return zstandard.ZstdDecompressor().stream_reader(f, read_size=CHUNK, closefd=True)  # type: ignore[return-value]
+    return f
+
+
+def decompress_to(path: Path, out_path: Path, *, sparse: bool = True) -> int:
+    """Write the core in ``path`` to ``out_path`` (mode 0600, replaced if present), with
+    holes for all-zero blocks when ``sparse``. Returns its size in bytes."""
+    buf = bytearray(CHUNK)
+    total = 0
+    try:
+        with open_core(path) as src:
+            fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                while n := src.readinto(buf):
+                    if sparse:
+                        total = write_sparse(fd, buf, n, total)
+                    else:
+                        _write_all(fd, memoryview(buf)[:n])
+                        total += n
+                os.ftruncate(fd, total)
+            finally:
+                os.close(fd)
+    except zstandard.ZstdError as err:
+        raise StorageError(f"corrupt compressed core: {err}", path) from err
+    return total
+
+
