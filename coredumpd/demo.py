@@ -1,43 +1,57 @@
-"""The demo: crash a real sample program and show what coredumpd finds in its core.
+"""The demo — the README's main job: real crashes caught, stored, listed and symbolised.
 
-Compiles ``data/crashme.c`` with gcc, points ``core_pattern`` at a directory for the length of
-one crash (under the crash-sysctl lock, restored afterwards), then reads the kernel's core
-twice: as a stream (what the pipe and socket doors see: the head, timed) and as a file.
+1. build the bundled sample (``data/crashme.c``: segfault, abort, multi-threaded);
+2. under the core_pattern lock: install coredumpd's pipe door on the state directory (the
+   embedded default storage, ``/var/lib/coredumpd``), start ``coredumpd serve`` unless a daemon
+   already answers on the hand-off socket;
+3. crash each sample and wait until the catalog has it;
+4. stop the daemon it started and put the previous core_pattern back — also when interrupted.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import signal
+import socket
 import subprocess
-import threading
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from coredumpd.core_summary import CoreSummary, summarize_core
+from coredumpd.catalog import Catalog, CatalogRow
+from coredumpd.install import DEFAULT_HELPER_DIR, install, uninstall
+from coredumpd.runtime import CATALOG, load
 from coredumpd.sysctl import crash_sysctls
-from unwinder.core import CoreReader, read_core_head
+
+SAMPLES = ("segv", "abort", "threads")
 
 
 class DemoError(Exception):
-    """The demo could not run (no gcc, no root, the program did not crash…)."""
+    """The demo could not run (no gcc, no root, a sample did not crash…)."""
+
+
+@dataclass(frozen=True)
+class DemoCrash:
+    sample: str
+    pid: int
+    row: CatalogRow
+    seconds_to_record: float
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    exe: Path
-    core_path: Path
-    pid: int
-    summary: CoreSummary
-    head_bytes: int
-    head_parse_ms: float
-    streams_agree: bool
+    state_dir: Path
+    pattern: str
+    previous_pattern: str
+    daemon: str  # "started" | "already running" | "none"
+    crashes: tuple[DemoCrash, ...]
 
 
 def build_sample(directory: Path) -> Path:
-    """Compile the demo's crash program into ``directory``."""
     source = resources.files("coredumpd").joinpath("data/crashme.c").read_text()
     src = directory / "crashme.c"
     src.write_text(source)
@@ -52,62 +66,87 @@ def build_sample(directory: Path) -> Path:
     return exe
 
 
-def crash_into_file(exe: Path, directory: Path, timeout_s: float = 30.0) -> tuple[int, Path]:
-    """Run ``exe`` with core_pattern pointing into ``directory``; return (pid, core path)."""
-    def unlimited_core() -> None:
-        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-    with crash_sysctls() as sysctls:
-        sysctls.set(core_pattern=f"{directory}/core.%p")
-        proc = subprocess.Popen([str(exe)], preexec_fn=unlimited_core, cwd=directory,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+def _daemon_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
         try:
-            status = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired as err:
-            proc.kill()
-            proc.wait()
-            raise DemoError(f"{exe.name} did not crash within {timeout_s}s") from err
-    core = directory / f"core.{proc.pid}"
-    if status >= 0 or not core.exists():
-        raise DemoError(f"{exe.name} ended with status {status} and left no core in {directory}")
-    return proc.pid, core
+            sock.connect(str(path))
+            return True
+        except OSError:
+            return False
 
 
-def parse_as_stream(core: Path) -> tuple[int, float, object]:
-    """Feed the core through a pipe, as the kernel would; time the head parse."""
-    r, w = os.pipe()
-
-    def feed() -> None:
-        with open(core, "rb") as f, os.fdopen(w, "wb") as out:
-            while chunk := f.read(1 << 20):
-                try:
-                    out.write(chunk)
-                except BrokenPipeError:
-                    return
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    try:
-        start = time.perf_counter()
-        head = read_core_head(r)
-        elapsed_ms = (time.perf_counter() - start) * 1e3
-        while os.read(r, 1 << 20):
-            pass
-    finally:
-        os.close(r)
-        feeder.join()
-    return len(head.head), elapsed_ms, head.core
+def _crash(exe: Path, sample: str) -> int:
+    proc = subprocess.Popen([str(exe), sample], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (-1, -1)))
+    if proc.wait(timeout=60) >= 0:
+        raise DemoError(f"sample {sample} exited with {proc.returncode} instead of crashing")
+    return proc.pid
 
 
-def run_demo(directory: Path) -> DemoResult:
-    """Build, crash, and read the core; ``directory`` receives the program and the core."""
+def _wait_recorded(catalog_path: Path, pid: int, timeout_s: float = 120.0) -> CatalogRow:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if catalog_path.exists():
+            with Catalog.open(catalog_path) as catalog:
+                row = next((r for r in catalog.query(limit=20) if r.pid == pid), None)
+            if row is not None:
+                return row
+        time.sleep(0.05)
+    raise DemoError(f"pid {pid} was not recorded within {timeout_s:.0f}s (see dmesg)")
+
+
+def run_demo(work_dir: Path, *, state_dir: Path | None = None, config: Path | None = None,
+             helper_dir: Path = DEFAULT_HELPER_DIR,
+             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
     if os.geteuid() != 0:
-        raise DemoError("the demo changes core_pattern for one crash: run it as root")
-    directory.mkdir(parents=True, exist_ok=True)
-    exe = build_sample(directory)
-    pid, core_path = crash_into_file(exe, directory)
-    head_bytes, head_ms, streamed = parse_as_stream(core_path)
-    with CoreReader(core_path) as reader:
-        core = reader.core
-    return DemoResult(exe, core_path, pid, summarize_core(core), head_bytes, head_ms,
-                      streams_agree=streamed == core)
+        raise DemoError("the demo installs coredumpd as the kernel's core handler: run it as root")
+    settings = load(config, state_dir)
+    state = settings.state_directory
+    work_dir.mkdir(parents=True, exist_ok=True)
+    exe = build_sample(work_dir)
+    crashes = []
+    daemon = None
+    # SIGTERM must unwind through the finally below like Ctrl-C does
+    previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with crash_sysctls():  # held for the whole demo; restores the sysctls in any case
+            installed = install(state_dir=state, helper_dir=helper_dir, config=config,
+                                persist=False, lock=False)
+            progress(f"installed: core_pattern = {installed.pattern}")
+            try:
+                if _daemon_answers(settings.handoff_socket):
+                    daemon_state = "already running"
+                else:
+                    args = [str(Path(sys.executable).parent / "coredumpd"), "serve",
+                            "--state-dir", str(state)] + (["--config", str(config)] if config else [])
+                    daemon = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL)
+                    end = time.monotonic() + 30
+                    while not _daemon_answers(settings.handoff_socket):
+                        if daemon.poll() is not None or time.monotonic() > end:
+                            raise DemoError("coredumpd serve did not start")
+                        time.sleep(0.05)
+                    daemon_state = "started"
+                progress(f"daemon: {daemon_state} ({settings.handoff_socket})")
+                for sample in SAMPLES:
+                    start = time.monotonic()
+                    pid = _crash(exe, sample)
+                    row = _wait_recorded(state / CATALOG, pid)
+                    crashes.append(DemoCrash(sample, pid, row, time.monotonic() - start))
+                    progress(f"crashed sample '{sample}' (pid {pid}): recorded in "
+                             f"{time.monotonic() - start:.2f}s, core {row.storage_state}")
+            finally:
+                if daemon is not None:
+                    daemon.send_signal(signal.SIGTERM)
+                    try:
+                        daemon.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        daemon.kill()
+                        daemon.wait()
+                uninstall(state_dir=state, lock=False)
+                progress(f"restored core_pattern = {installed.previous['core_pattern']}")
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+    return DemoResult(state, installed.pattern, installed.previous["core_pattern"],
+                      daemon_state, tuple(crashes))

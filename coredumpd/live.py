@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from procfs.errors import MemoryFault, ProcfsError
 from procfs.memory import ProcessMemory
-from unwinder.analyze import DEFAULT_OPTIONS, UnwindOptions, backtrace_from_memory
+from unwinder.analyze import DEFAULT_OPTIONS, Analysis, UnwindOptions, backtrace_from_memory
 from unwinder.backtrace import Backtrace
 from unwinder.core import CoreFile
 from unwinder.core.notes import FileMapping
@@ -61,3 +61,32 @@ def live_backtrace(core: CoreFile, pid: int, *, options: UnwindOptions = DEFAULT
     with ProcessMemory(pid) as memory:
         return backtrace_from_memory(core, LiveMemory(memory), opener=live_file_opener(pid),
                                      locator=locator, cache=cache, options=options)
+
+
+class LiveAnalysis:
+    """A live process analysed in two phases: :meth:`unwind` while the kernel holds it (reads
+    its memory), :meth:`symbolize` after it was released (reads only the module files, opened
+    through /proc/<pid>/map_files during the first phase and kept open)."""
+
+    def __init__(self, core: CoreFile, pid: int, *, options: UnwindOptions = DEFAULT_OPTIONS,
+                 locator=None, cache=None) -> None:  # type: ignore[no-untyped-def]
+        self._memory = ProcessMemory(pid)
+        try:
+            self._analysis = Analysis(core, LiveMemory(self._memory), None, live_file_opener(pid),
+                                      locator, cache, options)
+        except BaseException:
+            self._memory.close()
+            raise
+
+    def unwind(self) -> list:  # type: ignore[type-arg]
+        try:
+            return self._analysis.unwind()
+        finally:
+            self._memory.close()
+
+    def symbolize(self, raw: list) -> Backtrace:  # type: ignore[type-arg]
+        return self._analysis.symbolize(raw)
+
+    def close(self) -> None:
+        self._memory.close()
+        self._analysis.close()

@@ -19,7 +19,7 @@ from tests.support.report import SUMMARY_LINES
 from tests.support.sysctl import CrashSysctls, e2e_unavailable_reason
 from tests.support.sysctl import crash_sysctls as _crash_sysctls
 
-pytest_plugins = ["tests.support.kernel_cores", "tests.support.unwind_corpus"]
+pytest_plugins = ["tests.support.kernel_cores", "tests.support.unwind_corpus", "tests.support.pipe_door"]
 
 _e2e_outcomes: Counter[str] = Counter()
 

@@ -97,47 +97,81 @@ def main_executable_path(core: CoreFile) -> bytes | None:
     return next((m.path for m in core.files.mappings if m.start <= entry < m.end), None)
 
 
-def _analyze(core: CoreFile, primary: MemoryReader, mappings: Sequence[FileMapping] | None,
-             opener: FileOpener, locator, cache, options: UnwindOptions) -> Backtrace:  # type: ignore[no-untyped-def]
-    if core.arch is None or (arch := unwind_arch_for(core.arch)) is None:
-        raise UnwindError(f"cannot unwind e_machine {core.ehdr.e_machine}")
-    space = AddressSpace(primary)
-    maps = mappings if mappings is not None else (core.files.mappings if core.files else ())
-    vdso = core.auxv.find(AT.SYSINFO_EHDR) if core.auxv else None
-    modules = build_module_map(maps, space, vdso_base=vdso, opener=opener)
-    if locator is None:
-        locator = DebugFileLocator()
-    try:
-        def function_start(pc: int) -> int | None:
-            module = modules.find(pc)
-            symbols = _symbols(module, locator, cache) if module is not None else None
-            if symbols is None:
-                return None
-            try:
-                described = symbols.describe(pc - module.bias)
-            except UnwindError:
-                return None
-            outer = described[-1] if described else None
-            if outer is None or outer.function_offset is None:
-                return None
-            return pc - outer.function_offset
+class Analysis:
+    """One crashed image being analysed, in two phases.
 
-        unwinder = Unwinder(space, modules, arch, cfi_for=lambda m: _cfi(m, arch),
-                            function_start=function_start, max_frames=options.max_frames,
-                            scan=options.scan)
-        threads = []
-        for index, thread in enumerate(core.threads):
+    :meth:`unwind` needs the memory (for a live process: while the kernel still holds it);
+    :meth:`symbolize` needs only the module files, which stay open until :meth:`close`, so
+    a live analysis can let the task go in between.
+    """
+
+    def __init__(self, core: CoreFile, primary: MemoryReader, mappings: Sequence[FileMapping] | None,
+                 opener: FileOpener, locator, cache, options: UnwindOptions) -> None:  # type: ignore[no-untyped-def]
+        if core.arch is None or (arch := unwind_arch_for(core.arch)) is None:
+            raise UnwindError(f"cannot unwind e_machine {core.ehdr.e_machine}")
+        self.core = core
+        self.arch = arch
+        self.options = options
+        self.locator = locator if locator is not None else DebugFileLocator()
+        self.cache = cache
+        self.space = AddressSpace(primary)
+        maps = mappings if mappings is not None else (core.files.mappings if core.files else ())
+        vdso = core.auxv.find(AT.SYSINFO_EHDR) if core.auxv else None
+        self.modules = build_module_map(maps, self.space, vdso_base=vdso, opener=opener)
+
+    def unwind(self) -> list[tuple[int, bool, ThreadUnwind]]:
+        """``(tid, crashed, raw frames)`` for every thread; reads memory."""
+        unwinder = Unwinder(self.space, self.modules, self.arch,
+                            cfi_for=lambda m: _cfi(m, self.arch),
+                            function_start=self._function_start,
+                            max_frames=self.options.max_frames, scan=self.options.scan)
+        out = []
+        for index, thread in enumerate(self.core.threads):
             if thread.prstatus is None:
                 continue
             regs = thread.prstatus.registers
-            raw = unwinder.unwind(regs.pc, arch.registers_from_prstatus(regs.as_dict()))
-            frames = _symbolize(raw, modules, locator, cache, options.symbolize)
-            threads.append(ThreadBacktrace(thread.tid, index == 0, frames, str(raw.stop),
-                                           raw.truncated, raw.detail))
-        infos = tuple(_module_info(m) for m in sorted(modules.modules, key=lambda m: m.start))
-        return Backtrace(tuple(threads), infos, arch.name)
-    finally:
-        modules.close()
+            out.append((thread.tid, index == 0,
+                        unwinder.unwind(regs.pc, self.arch.registers_from_prstatus(regs.as_dict()))))
+        return out
+
+    def symbolize(self, raw: list[tuple[int, bool, ThreadUnwind]]) -> Backtrace:
+        """The backtrace of ``raw`` with symbols; reads only module files."""
+        threads = tuple(
+            ThreadBacktrace(tid, crashed, _symbolize(unwound, self.modules, self.locator, self.cache,
+                                                     self.options.symbolize),
+                            str(unwound.stop), unwound.truncated, unwound.detail)
+            for tid, crashed, unwound in raw)
+        infos = tuple(_module_info(m) for m in sorted(self.modules.modules, key=lambda m: m.start))
+        return Backtrace(threads, infos, self.arch.name)
+
+    def close(self) -> None:
+        self.modules.close()
+
+    def __enter__(self) -> Analysis:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _function_start(self, pc: int) -> int | None:
+        module = self.modules.find(pc)
+        symbols = _symbols(module, self.locator, self.cache) if module is not None else None
+        if symbols is None:
+            return None
+        try:
+            described = symbols.describe(pc - module.bias)
+        except UnwindError:
+            return None
+        outer = described[-1] if described else None
+        if outer is None or outer.function_offset is None:
+            return None
+        return pc - outer.function_offset
+
+
+def _analyze(core: CoreFile, primary: MemoryReader, mappings: Sequence[FileMapping] | None,
+             opener: FileOpener, locator, cache, options: UnwindOptions) -> Backtrace:  # type: ignore[no-untyped-def]
+    with Analysis(core, primary, mappings, opener, locator, cache, options) as analysis:
+        return analysis.symbolize(analysis.unwind())
 
 
 def _cfi(module: Module, arch: UnwindArch) -> CfiTable | None:

@@ -64,3 +64,14 @@ class Backtrace:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def backtrace_from_dict(data: dict) -> Backtrace:
+    """The inverse of :meth:`Backtrace.to_dict` (for backtraces stored as JSON)."""
+    threads = tuple(
+        ThreadBacktrace(t["tid"], t["crashed"],
+                        tuple(Frame(**{**f, "method": FrameMethod(f["method"])}) for f in t["frames"]),
+                        t["stop"], t["truncated"], t.get("detail", ""))
+        for t in data["threads"])
+    modules = tuple(ModuleInfo(**m) for m in data["modules"])
+    return Backtrace(threads, modules, data["arch"])

@@ -11,6 +11,7 @@ from unwinder.analyze import UnwindOptions, backtrace_from_core
 from unwinder.core import CoreReader
 from unwinder.errors import UnwindError
 from unwinder.format import format_rich, format_systemd, to_json
+from unwinder.symbols.cache import SymbolCache
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,14 +24,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "systemd: systemd-coredump's exact layout")
     parser.add_argument("--max-frames", type=int, default=256)
     parser.add_argument("--scan", action="store_true", help="allow stack scanning (low trust)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="keep symbol tables and line tables by build-id in DIR "
+                             "(created on demand); no cache when omitted")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     options = UnwindOptions(max_frames=args.max_frames, scan=args.scan)
+    cache = SymbolCache(args.cache_dir) if args.cache_dir is not None else None
     try:
         with CoreReader(args.core, zero_fill=False) as reader:
-            backtrace = backtrace_from_core(reader, exe=args.exe, options=options)
+            backtrace = backtrace_from_core(reader, exe=args.exe, cache=cache, options=options)
     except OSError as err:
         error(f"cannot read {args.core}: {err.strerror}")
         return 1

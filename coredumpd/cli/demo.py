@@ -1,40 +1,61 @@
-"""``coredumpd demo``: crash a sample program for real and show what coredumpd finds."""
+"""``coredumpd demo``: install, crash the bundled samples for real, list them, show the newest
+one with its backtrace, and put everything back."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from coredumpd.cli.render import error, make_console, render_core_summary, safe_text
-from coredumpd.demo import DemoError, run_demo
+from coredumpd.cli.render import (
+    error,
+    make_console,
+    render_crash_info,
+    render_crash_list,
+    safe_text,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="crash a sample program and show what coredumpd finds")
-    parser.add_argument("--dir", type=Path, help="keep the program and its core in DIR")
+    parser = subparsers.add_parser("demo", help="catch, store, list and explain real sample crashes")
+    parser.add_argument("--state-dir", type=Path, help="state directory (default /var/lib/coredumpd)")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--helper-dir", type=Path, help="where the helper wrapper goes")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    directory = args.dir or Path(tempfile.mkdtemp(prefix="coredumpd-demo-"))
+    from coredumpd.demo import DemoError, run_demo
+    from coredumpd.errors import CoredumpError
+    from coredumpd.install import DEFAULT_HELPER_DIR, InstallError
+    from unwinder.backtrace import backtrace_from_dict
+    from unwinder.format import format_rich
+
+    console = make_console()
+    work = Path(tempfile.mkdtemp(prefix="coredumpd-demo-"))
     try:
-        result = run_demo(directory.resolve())
-    except DemoError as err:
+        result = run_demo(work, state_dir=args.state_dir, config=args.config,
+                          helper_dir=args.helper_dir or DEFAULT_HELPER_DIR,
+                          progress=lambda line: console.print(safe_text(line)))
+    except (DemoError, InstallError, CoredumpError, OSError) as err:
         error(str(err))
         return 1
+    except KeyboardInterrupt:
+        error("interrupted; core_pattern was put back")
+        return 130
     finally:
-        if args.dir is None:
-            shutil.rmtree(directory, ignore_errors=True)
-    console = make_console()
-    console.print(safe_text(f"crashed {result.exe.name} (pid {result.pid}); the kernel wrote "
-                            f"{result.core_path.name} ({result.summary.core_bytes / 2**20:.1f} MiB)"))
-    console.print(f"head read from a stream: {result.head_bytes / 1024:.1f} KiB (header, program "
-                  f"headers, every thread's notes) parsed in {result.head_parse_ms:.2f} ms; "
-                  f"stream and file parse {'agree' if result.streams_agree else 'DISAGREE'}")
+        shutil.rmtree(work, ignore_errors=True)
     console.print()
-    render_core_summary(console, result.summary)
-    if args.dir is not None:
-        console.print(safe_text(f"kept in {directory}"))
-    return 0 if result.streams_agree else 1
+    console.print(safe_text(f"coredumpd list (state in {result.state_dir}):"))
+    render_crash_list(console, [c.row for c in result.crashes])
+    newest = result.crashes[-1].row
+    console.print()
+    console.print(safe_text(f"coredumpd info {newest.id}:"))
+    backtrace = backtrace_from_dict(json.loads(newest.backtrace_json)) if newest.backtrace_json else None
+    render_crash_info(console, newest, format_rich(backtrace) if backtrace else None)
+    sys.stdout.flush()
+    return 0 if all(c.row.storage_state == "present" and c.row.backtrace_json
+                    for c in result.crashes) else 1

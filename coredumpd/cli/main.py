@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from coredumpd import __version__
-from coredumpd.cli import backtrace, demo
+from coredumpd.cli import backtrace, crashes, demo, install, serve
 
-VERBS = (backtrace, demo)
+VERBS = (crashes, backtrace, demo, install, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,3 +66,79 @@ def render_core_summary(console: Console, summary: CoreSummary) -> None:
 def error(message: str) -> None:
     """One clean line on stderr."""
     print(f"coredumpd: {message}", file=sys.stderr)
+
+
+def _when(timestamp_us: int) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(timestamp_us / 1e6).astimezone().strftime(
+        "%a %Y-%m-%d %H:%M:%S %Z")
+
+
+def _size(n: int | None) -> str:
+    if not n:
+        return "-"
+    for unit in ("B", "K", "M", "G", "T"):
+        if n < 1024 or unit == "T":
+            return f"{n:.1f}{unit}" if unit != "B" else f"{n}B"
+        n /= 1024
+    return str(n)
+
+
+def render_crash_list(console: Console, rows) -> None:  # type: ignore[no-untyped-def]
+    """coredumpctl's columns: TIME PID UID GID SIG COREFILE EXE SIZE."""
+    from coredumpd.signals import signal_name
+
+    table = Table(box=None if not console.is_terminal else table_box(), pad_edge=False)
+    for column in ("TIME", "PID", "UID", "GID", "SIG", "COREFILE", "EXE", "SIZE"):
+        table.add_column(column, no_wrap=column != "EXE", overflow="fold")
+    for row in rows:
+        exe = row.exe if row.exe is not None else (row.comm or b"")
+        table.add_row(_when(row.timestamp), str(row.pid), str(row.uid), str(row.gid),
+                      signal_name(row.signal).removeprefix("SIG") if row.signal else "-",
+                      row.storage_state, safe_text(exe), _size(row.disk_size))
+    console.print(table)
+
+
+def table_box():  # type: ignore[no-untyped-def]
+    from rich import box
+
+    return box.SIMPLE_HEAD
+
+
+def render_crash_info(console: Console, row, backtrace_text: str | None) -> None:  # type: ignore[no-untyped-def]
+    from coredumpd.signals import si_code_name, signal_name
+
+    context = row.context
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", justify="right")
+    grid.add_column(overflow="fold")
+    signal = f"{row.signal} ({signal_name(row.signal)})" if row.signal else "-"
+    if context.si_code is not None and row.signal:
+        signal += f" {si_code_name(row.signal, context.si_code)}"
+    fields = [
+        ("PID", Text(f"{row.pid} (") + safe_text(row.comm or b"?") + Text(")")),
+        ("UID", Text(str(row.uid))), ("GID", Text(str(row.gid))), ("Signal", Text(signal)),
+        ("Timestamp", Text(_when(row.timestamp))),
+    ]
+    if context.cmdline:
+        fields.append(("Command Line", safe_text(context.cmdline)))
+    if row.exe:
+        fields.append(("Executable", safe_text(row.exe)))
+    if context.unit:
+        fields.append(("Unit", safe_text(context.unit)))
+    storage = f"{row.filename} ({row.storage_state})" if row.filename else row.storage_state
+    fields.append(("Storage", safe_text(storage)))
+    if row.disk_size:
+        fields.append(("Size on Disk", Text(_size(row.disk_size))))
+    if row.signature:
+        fields.append(("Signature", Text(row.signature)))
+    for note in row.notes or ():
+        fields.append(("Note", safe_text(note)))
+    for name, value in fields:
+        grid.add_row(name, value)
+    console.print(grid)
+    if backtrace_text:
+        console.print()
+        for line in backtrace_text.splitlines():
+            console.print(safe_text(line), soft_wrap=True)

@@ -1,7 +1,11 @@
-/* The demo's crash: a small "server" whose worker thread dereferences a NULL request
- * three calls deep while two other workers wait for work. Built with -g -O0 by the demo. */
+/* The demo's sample crashes, one program with three ways to die (built with -g -O0):
+ *   crashme segv      a NULL request dereferenced two calls deep in main's thread
+ *   crashme abort     a failed consistency check calls abort()
+ *   crashme threads   a worker thread crashes while two others wait for work (default)  */
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct request { const char *path; int length; };
@@ -14,6 +18,11 @@ __attribute__((noinline)) static int parse_request(const struct request *req) {
 
 __attribute__((noinline)) static int handle_connection(const struct request *req) {
     return parse_request(req) + 1;
+}
+
+__attribute__((noinline)) static void check_balance(long balance) {
+    if (balance < 0)
+        abort();                     /* "impossible" state: SIGABRT */
 }
 
 static void *idle_worker(void *arg) {
@@ -30,7 +39,14 @@ static void *busy_worker(void *arg) {
     return (void *)(long)handle_connection(NULL);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "threads";
+    if (!strcmp(mode, "segv"))
+        return handle_connection(NULL);
+    if (!strcmp(mode, "abort")) {
+        check_balance(-42);
+        return 0;
+    }
     pthread_t t;
     pthread_barrier_init(&started, NULL, 4);
     pthread_create(&t, NULL, idle_worker, NULL);

@@ -1,30 +1,40 @@
-"""``coredumpd demo`` — the README's main job — crashes a real program and reports it."""
+"""``coredumpd demo`` — the README's main job: real crashes caught, stored, listed, explained."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from unwinder.core import CoreReader
+from coredumpd.catalog import Catalog
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 
 
-def test_demo_crashes_and_reports(tmp_path) -> None:
-    # The demo takes the core_pattern lock and restores the pattern itself.
+def test_demo_catches_lists_and_explains_real_crashes(tmp_path: Path) -> None:
+    # The demo takes the core_pattern lock itself and restores every setting it changed.
     before = Path("/proc/sys/kernel/core_pattern").read_text()
-    out = subprocess.run([BIN / "coredumpd", "demo", "--dir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "SIGSEGV (SEGV_MAPERR) at 0x8" in out.stdout
-    assert "stream and file parse agree" in out.stdout
-    assert "crashme+0x" in out.stdout and "libc.so.6" in out.stdout
-    cores = list(tmp_path.glob("core.*"))
-    assert len(cores) == 1
-    with CoreReader(cores[0]) as reader:
-        assert len(reader.core.threads) == 4
+    helper_dir = Path(tempfile.mkdtemp(prefix="cdt-", dir="/tmp"))
+    try:
+        out = subprocess.run([BIN / "coredumpd", "demo", "--state-dir", str(tmp_path / "state"),
+                              "--helper-dir", str(helper_dir)],
+                             capture_output=True, text=True, timeout=600)
+    finally:
+        shutil.rmtree(helper_dir, ignore_errors=True)
+    assert out.returncode == 0, out.stdout + out.stderr
     assert Path("/proc/sys/kernel/core_pattern").read_text() == before
+    text = out.stdout
+    for expected in ("crashed sample 'segv'", "crashed sample 'abort'", "crashed sample 'threads'",
+                     "coredumpd list", "SIGSEGV", "parse_request", "busy_worker", "start_thread",
+                     "restored core_pattern"):
+        assert expected in text, expected
+    with Catalog.open(tmp_path / "state" / "catalog.sqlite") as catalog:
+        rows = catalog.query()
+    assert sorted(r.signal for r in rows) == [6, 11, 11]
+    assert all(r.storage_state == "present" and r.backtrace_json for r in rows)
+    assert any("check_balance" in r.backtrace_json for r in rows)

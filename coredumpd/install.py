@@ -1,0 +1,177 @@
+"""Installing coredumpd as the kernel's core handler, and putting things back.
+
+``install`` writes a small wrapper (so the kernel's pattern stays under 127 bytes whatever the
+paths and carries our options, since the helper gets an empty environment), then
+``core_pattern`` (read back: the kernel truncates silently), ``core_pipe_limit`` and
+``suid_dumpable``, live and in ``/etc/sysctl.d``. The values found before are saved in the
+state directory and restored by ``uninstall``.
+
+``core_pipe_limit`` stays 0: a limit makes the kernel *skip* crashes beyond it, and the helper
+unwinds the task before draining the stream, which keeps it alive without the limit.
+``suid_dumpable`` 2 lets setuid programs dump; their cores are readable by root only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from coredumpd.context import PIPE_SPECIFIERS
+from coredumpd.sysctl import CORE_PATTERN, SysctlError, read_sysctl, write_sysctl
+
+DEFAULT_HELPER_DIR = Path("/usr/local/lib/coredumpd")
+SYSCTL_D = Path("/etc/sysctl.d/50-coredumpd.conf")
+SAVED = "install.json"
+SETTINGS = ("core_pattern", "core_pipe_limit", "suid_dumpable")
+MAX_PATTERN = 127
+
+
+class InstallError(Exception):
+    """coredumpd could not be installed or uninstalled; the message says why."""
+
+
+@dataclass(frozen=True)
+class Installed:
+    mode: str
+    pattern: str
+    wrapper: Path
+    previous: dict[str, str]
+    persisted: Path | None
+
+
+def helper_command() -> Path:
+    """The ``coredumpd-helper`` console script of this installation."""
+    candidate = Path(sys.executable).parent / "coredumpd-helper"
+    if not candidate.exists():
+        raise InstallError(f"{candidate} not found: is coredumpd installed in this environment?")
+    return candidate
+
+
+def write_wrapper(helper_dir: Path, *, state_dir: Path, config: Path | None) -> Path:
+    helper_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+    args = [str(helper_command()), "--state-dir", str(state_dir)]
+    if config is not None:
+        args += ["--config", str(config)]
+    wrapper = helper_dir / "helper"
+    tmp = helper_dir / ".helper.tmp"
+    tmp.write_text("#!/bin/sh\n# written by coredumpd install\nexec "
+                   + " ".join(shlex.quote(a) for a in args) + ' "$@"\n')
+    tmp.chmod(0o755)
+    os.replace(tmp, wrapper)
+    return wrapper
+
+
+def pipe_pattern(wrapper: Path) -> str:
+    pattern = f"|{wrapper} " + " ".join(PIPE_SPECIFIERS)
+    if len(pattern) > MAX_PATTERN:
+        raise InstallError(f"core_pattern would be {len(pattern)} bytes (the kernel keeps "
+                           f"{MAX_PATTERN}): choose a shorter --helper-dir")
+    return pattern
+
+
+def install(*, state_dir: Path, mode: str = "auto", helper_dir: Path = DEFAULT_HELPER_DIR,
+            config: Path | None = None, persist: bool = True, lock: bool = True) -> Installed:
+    """Install the pipe door. ``lock=False`` is for a caller that already holds the
+    core_pattern flock (flock is per open file: taking it again would wait forever)."""
+    if os.geteuid() != 0:
+        raise InstallError("installing changes kernel settings: run as root")
+    if mode not in ("auto", "pipe"):
+        raise InstallError(f"mode {mode!r} is not available yet: the kernel socket door is not "
+                           "built; use --mode pipe")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    wrapper = write_wrapper(helper_dir, state_dir=state_dir, config=config)
+    pattern = pipe_pattern(wrapper)
+    values = {"core_pattern": pattern, "core_pipe_limit": "0", "suid_dumpable": "2"}
+    with _locked(lock):
+        saved_path = state_dir / SAVED
+        previous = _load_saved(saved_path)
+        if previous is None or read_sysctl("core_pattern") != previous.get("installed_pattern"):
+            previous = {name: read_sysctl(name) for name in SETTINGS}
+        try:
+            for name, value in values.items():
+                write_sysctl(name, value)
+        except (OSError, SysctlError) as err:
+            for name, value in previous.items():
+                if name in SETTINGS:
+                    _quiet_write(name, value)
+            raise InstallError(f"cannot set {name}: {err}") from err
+        saved = {**{k: v for k, v in previous.items() if k in SETTINGS}, "installed_pattern": pattern,
+                 "wrapper": str(wrapper)}
+        _atomic_write(saved_path, json.dumps(saved, indent=1))
+    persisted = None
+    if persist:
+        _atomic_write(SYSCTL_D, "# written by coredumpd install; removed by coredumpd uninstall\n"
+                      + "".join(f"kernel.{k} = {v}\n" if k != "suid_dumpable" else f"fs.{k} = {v}\n"
+                                for k, v in values.items()))
+        persisted = SYSCTL_D
+    return Installed("pipe", pattern, wrapper, {k: previous[k] for k in SETTINGS}, persisted)
+
+
+def uninstall(*, state_dir: Path, lock: bool = True) -> dict[str, str]:
+    """Restore the values saved by :func:`install`; returns them."""
+    if os.geteuid() != 0:
+        raise InstallError("uninstalling changes kernel settings: run as root")
+    saved_path = state_dir / SAVED
+    with _locked(lock):
+        saved = _load_saved(saved_path)
+        if saved is None:
+            raise InstallError(f"no saved settings in {saved_path}: coredumpd is not installed there")
+        restored = {}
+        # suid_dumpable before the pattern: the kernel warns about an unsafe pattern otherwise
+        for name in reversed(SETTINGS):
+            if name in saved:
+                write_sysctl(name, saved[name])
+                restored[name] = saved[name]
+        saved_path.unlink()
+    if SYSCTL_D.exists():
+        SYSCTL_D.unlink()
+    wrapper = Path(saved.get("wrapper", ""))
+    if wrapper.name == "helper" and wrapper.exists():
+        wrapper.unlink()
+    return restored
+
+
+class _locked:
+    """The flock every coredumpd tool takes before touching core_pattern."""
+
+    def __init__(self, take: bool = True) -> None:
+        self.take = take
+        self.fd: int | None = None
+
+    def __enter__(self) -> None:
+        if self.take:
+            self.fd = os.open(CORE_PATTERN, os.O_RDONLY | os.O_CLOEXEC)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _load_saved(path: Path) -> dict[str, str] | None:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise InstallError(f"{path} is unreadable ({err}); remove it after checking core_pattern") from err
+    return data if isinstance(data, dict) else None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _quiet_write(name: str, value: str) -> None:
+    try:
+        write_sysctl(name, value)
+    except (OSError, SysctlError):
+        pass

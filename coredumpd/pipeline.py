@@ -1,0 +1,207 @@
+"""One crash, from the kernel's stream to a stored, explained, findable record.
+
+Every door (pipe helper, daemon hand-off, kernel socket, catcher) builds a
+:class:`CrashContext` and hands the stream here. Steps, in DESIGN.md §3's order:
+
+1. metadata from /proc while the task is held (the door may have done it already);
+2. the stream head: ELF header, program headers, every thread's notes;
+3. the live backtrace, from /proc/<pid>/mem, before the stream is drained;
+4. storage: head + rest through streaming zstd, limits, completeness;
+5. publish atomically (storage does it);
+6. catalog row and journald entry;
+7. release the task, then the slow work: offline analysis if the live one failed, vacuum.
+
+No step after the head may lose the crash: each failure is logged and noted on the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from coredumpd.catalog import Catalog
+from coredumpd.context import CrashContext
+from coredumpd.journal import build_entry, send_entry
+from coredumpd.live import LiveAnalysis
+from coredumpd.metadata import collect_metadata
+from coredumpd.signals import signal_name
+from coredumpd.signature import crash_signature
+from coredumpd.storage import StorageLimits, StoredCore, decompress_to, store_core
+from coredumpd.vacuum import vacuum
+from procfs.handle import ProcessHandle
+from unwinder.analyze import backtrace_from_core
+from unwinder.backtrace import Backtrace
+from unwinder.core import CoreReader, read_core_head
+from unwinder.errors import CorruptCore
+from unwinder.format import format_systemd, to_json
+from unwinder.symbols.cache import SymbolCache
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    row_id: int | None
+    context: CrashContext
+    stored: StoredCore | None
+    backtrace: Backtrace | None
+    backtrace_source: str | None  # "live" | "offline" | None
+    journal_sent: bool
+
+
+class _RecordingReader:
+    """Reads a raw fd and keeps every byte, so a head that fails to parse is still stored."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.data = bytearray()
+
+    def read(self, size: int) -> bytes:
+        chunk = os.read(self.fd, size)
+        self.data += chunk
+        return chunk
+
+
+class Pipeline:
+    """Runs crashes through the steps; one instance serves many crashes (thread-safe as long
+    as the catalog is)."""
+
+    def __init__(self, *, state_dir: Path, limits: StorageLimits, catalog: Catalog,
+                 storage: bool = True, journal: bool = True,
+                 journal_size_max: int | None = None) -> None:
+        self.journal_size_max = journal_size_max
+        self.state_dir = state_dir
+        self.core_dir = state_dir / "coredump"
+        self.core_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        self.limits = limits
+        self.catalog = catalog
+        self.storage = storage
+        self.journal = journal
+        self.symbol_cache = _attempt("open the symbol cache", None,
+                                     lambda: SymbolCache(state_dir / "cache" / "symbols"))
+
+    def process(self, context: CrashContext, stream: int, handle: ProcessHandle | None = None,
+                *, metadata_done: bool = False,
+                release: Callable[[], None] | None = None) -> PipelineResult:
+        """Run ``context``'s crash: ``stream`` is the raw fd carrying the core (read to EOF
+        here); ``release`` is called as soon as the whole core is in."""
+        if context.signal is not None and context.signal_name is None:
+            context.signal_name = signal_name(context.signal)
+        if handle is not None and not metadata_done:
+            _attempt("read /proc metadata", None, lambda: collect_metadata(context, handle), context)
+        if context.boot_id is None:
+            context.boot_id = _read_id("/proc/sys/kernel/random/boot_id")
+        if context.machine_id is None:
+            context.machine_id = _read_id("/etc/machine-id")
+
+        recorder = _RecordingReader(stream)
+        head = None
+        try:
+            head = read_core_head(recorder)
+        except CorruptCore as err:
+            log.warning("core of pid %s: %s; storing the stream as it came", context.pid, err)
+            context.notes.append(f"core head unreadable: {err}")
+        except OSError as err:
+            context.notes.append(f"core stream unreadable: {err}")
+        if head is not None and head.core.siginfo is not None and context.si_code is None:
+            context.si_code = head.core.siginfo.si_code
+
+        # Unwind while the kernel holds the task (memory reads only); symbols come after the
+        # release, from the module files opened meanwhile.
+        live, raw = None, None
+        if head is not None and handle is not None:
+            live = _attempt("open the live process", None,
+                            lambda: LiveAnalysis(head.core, handle.pid, cache=self.symbol_cache),
+                            context)
+            if live is not None:
+                raw = _attempt("unwind the live process", None, live.unwind, context)
+
+        stored = None
+        if self.storage:
+            stored = _attempt("store the core", None, lambda: store_core(
+                self.core_dir, context, bytes(recorder.data), stream,
+                expected=head.core.expected_size if head is not None else None,
+                limits=self.limits, rlimit=context.rlimit, on_received=release), context)
+        if stored is None:
+            _drain(stream)
+            if release is not None:
+                release()
+        elif stored.path is not None:
+            context.filename = str(stored.path)
+            context.truncated = 1 if stored.state == "truncated" else None
+        if stored is not None and stored.reason:
+            context.notes.append(stored.reason)
+
+        backtrace, source = None, None
+        if live is not None:
+            if raw is not None:
+                backtrace = _attempt("symbolize the live backtrace", None,
+                                     lambda: live.symbolize(raw), context)
+                source = "live" if backtrace is not None else None
+            live.close()
+
+        if backtrace is None and stored is not None and stored.path is not None:
+            backtrace = _attempt("unwind the stored core", None,
+                                 lambda: self._offline_backtrace(stored.path), context)
+            source = "offline" if backtrace is not None else None
+
+        text = format_systemd(backtrace) if backtrace is not None else None
+        signature = crash_signature(backtrace)
+        row_id = _attempt("record the crash in the catalog", None, lambda: self.catalog.add(
+            context, stored, backtrace_json=to_json(backtrace, indent=None) if backtrace else None,
+            signature=signature), context)
+        sent = False
+        if self.journal:
+            core_received = head is not None or bool(stored and stored.received)
+            sent = bool(_attempt("send the journal entry", False, lambda: send_entry(build_entry(
+                context, text, core_stored=bool(stored and stored.path),
+                core_received=core_received, journal_size_max=self.journal_size_max,
+                signature=signature)), context))
+        if stored is not None and stored.path is not None:
+            _attempt("vacuum", None, lambda: vacuum(
+                self.core_dir, max_use=self.limits.max_use, keep_free=self.limits.keep_free,
+                keep={stored.path}))
+        return PipelineResult(row_id, context, stored, backtrace, source, sent)
+
+    def _offline_backtrace(self, path: Path) -> Backtrace:
+        with tempfile.TemporaryDirectory(prefix="coredumpd-", dir=self.state_dir) as tmp:
+            raw = Path(tmp) / "core"
+            decompress_to(path, raw, sparse=True)
+            with CoreReader(raw, zero_fill=False) as reader:
+                return backtrace_from_core(reader, cache=self.symbol_cache)
+
+
+def _attempt(what: str, default: T, step: Callable[[], T], context: CrashContext | None = None) -> T:
+    """Run one optional step; a failure is logged and noted, never raised: the crash must be
+    recorded whatever else goes wrong."""
+    try:
+        return step()
+    except Exception as err:  # noqa: BLE001 - the pipeline's outermost guard for one step
+        log.warning("failed to %s, ignoring: %s: %s", what, type(err).__name__, err)
+        if context is not None:
+            context.notes.append(f"failed to {what}: {err}")
+        return default
+
+
+def _drain(fd: int) -> int:
+    total = 0
+    try:
+        while chunk := os.read(fd, 1 << 20):
+            total += len(chunk)
+    except OSError:
+        pass
+    return total
+
+
+def _read_id(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip().replace("-", "") or None
+    except OSError:
+        return None

@@ -1,0 +1,107 @@
+"""Real crashes through the installed pipe door: stored, explained, recorded, findable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from coredumpd.storage import decompress_to
+from tests.support.kernel_cores import symbol_address
+from tests.support.pipe_door import PipeDoor, wait_for_journal
+from unwinder.core import CoreReader
+
+pytestmark = pytest.mark.e2e
+PATTERN = bytes((i * 7) & 0xFF for i in range(4096))
+
+
+def check_stored_core(row, crasher: Path, tmp_path: Path, threads: int) -> None:  # type: ignore[no-untyped-def]
+    assert row.storage_state == "present", row.notes
+    raw = tmp_path / f"core.{row.pid}"
+    decompress_to(Path(row.filename), raw)
+    with CoreReader(raw) as reader:
+        assert not reader.truncated
+        assert reader.size == reader.core.expected_size == row.received
+        assert len(reader.core.threads) == threads
+        assert reader.core.prpsinfo.pr_pid == row.pid
+        assert reader.read(symbol_address(crasher, "g_pattern"), 4096) == PATTERN
+
+
+def test_crash_without_daemon_is_handled_by_the_helper(pipe_door: PipeDoor, crasher: Path,
+                                                       journald, tmp_path: Path) -> None:
+    pid = pipe_door.crash([crasher, "threads", "8"])
+    row = pipe_door.wait_for(pid)
+    check_stored_core(row, crasher, tmp_path, threads=8)
+    assert row.signal == 11 and row.comm == b"crasher"
+    assert row.signature and row.backtrace_json and "crash_now" in row.backtrace_json
+    path = Path(row.filename)
+    st = path.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0
+    assert os.getxattr(path, "user.coredump.pid") == str(pid).encode()
+    entry = wait_for_journal(pid)
+    assert entry["COREDUMP_SIGNAL"] == "11"
+    assert entry["COREDUMP_FILENAME"] == str(path)
+    assert "Stack trace of thread" in entry["MESSAGE"] and "crash_now" in entry["MESSAGE"]
+
+
+def test_crash_is_handed_off_to_the_daemon(pipe_door: PipeDoor, crasher: Path, tmp_path: Path) -> None:
+    daemon = pipe_door.start_daemon()
+    try:
+        pid = pipe_door.crash([crasher, "segv"])
+        row = pipe_door.wait_for(pid)
+    finally:
+        log = pipe_door.stop_daemon(daemon)
+    assert daemon.returncode == 0, log
+    check_stored_core(row, crasher, tmp_path, threads=1)
+    assert "handed off" in subprocess.run(["dmesg"], capture_output=True, text=True).stdout
+    assert f"recorded pid {pid}" in log
+
+
+def test_setuid_crash_is_readable_by_root_only(pipe_door: PipeDoor, crasher: Path) -> None:
+    # a directory user 65534 can reach (pytest's own temp dirs are root-only)
+    public = Path(tempfile.mkdtemp(prefix="cdt-suid-", dir="/tmp"))
+    try:
+        os.chmod(public, 0o755)
+        exe = public / "suid-crasher"
+        exe.write_bytes(crasher.read_bytes())
+        os.chmod(exe, 0o4755)
+        pid = pipe_door.crash([exe, "segv"], user=65534, group=65534, cwd=public)
+        row = pipe_door.wait_for(pid)
+    finally:
+        shutil.rmtree(public, ignore_errors=True)
+    path = Path(row.filename)
+    assert row.context.dumpable == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.stat().st_uid == 0
+    acl = subprocess.run(["getfacl", "-cn", str(path)], capture_output=True, text=True).stdout
+    assert "user:65534" not in acl
+
+
+def test_keep_free_refusal_is_recorded(pipe_door: PipeDoor, crasher: Path) -> None:
+    pipe_door.config.write_text(pipe_door.config.read_text().replace(
+        "[Coredump]\n", "[Coredump]\nKeepFree=1000T\n"))
+    pid = pipe_door.crash([crasher, "segv"])
+    row = pipe_door.wait_for(pid)
+    assert row.storage_state == "none"
+    assert any("KeepFree" in note for note in row.notes)
+    assert row.backtrace_json and "crash_now" in row.backtrace_json  # explained without the core
+
+
+@pytest.mark.slow
+def test_fifty_concurrent_crashes_are_all_recorded(pipe_door: PipeDoor, crasher: Path) -> None:
+    daemon = pipe_door.start_daemon()
+    try:
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            pids = list(pool.map(lambda _: pipe_door.crash([crasher, "segv"]), range(50)))
+        for pid in pids:
+            pipe_door.wait_for(pid, timeout=300)
+    finally:
+        pipe_door.stop_daemon(daemon)
+    rows = {r.pid: r for r in pipe_door.catalog_rows()}
+    assert set(pids) <= set(rows)
+    assert all(rows[p].storage_state == "present" for p in pids)
