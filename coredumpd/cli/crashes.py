@@ -1,5 +1,7 @@
 """``coredumpd list`` and ``coredumpd info``: crashes recorded in the catalog.
 
+HELP_ORDER = 10
+
 (The full coredumpctl-compatible matching and options arrive with the CLI issue.)
 """
 

@@ -1,17 +1,33 @@
 """Entry point of the ``coredumpd`` command: argument parsing and verb dispatch.
 
-Each verb lives in its own module with a ``register(subparsers)`` that sets ``func``.
+Each verb lives in its own module under :mod:`coredumpd.cli` with a ``register(subparsers)``
+that adds its parser and sets ``func``; modules are discovered here, so adding a verb touches
+no other file. ``HELP_ORDER`` (optional, default 50) orders them in ``--help``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 
 from coredumpd import __version__
-from coredumpd.cli import backtrace, crashes, demo, install, serve
 
-VERBS = (crashes, backtrace, demo, install, serve)
+NOT_VERBS = {"main", "render"}
+
+
+def verb_modules() -> list:  # type: ignore[type-arg]
+    import coredumpd.cli as package
+
+    modules = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in NOT_VERBS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"coredumpd.cli.{info.name}")
+        if hasattr(module, "register"):
+            modules.append(module)
+    return sorted(modules, key=lambda m: (getattr(m, "HELP_ORDER", 50), m.__name__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"coredumpd {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
-    for verb in VERBS:
-        verb.register(subparsers)
+    for module in verb_modules():
+        module.register(subparsers)
     return parser
 
 
