@@ -1,7 +1,5 @@
 """``coredumpd list`` and ``coredumpd info``: crashes recorded in the catalog.
 
-HELP_ORDER = 10
-
 (The full coredumpctl-compatible matching and options arrive with the CLI issue.)
 """
 
@@ -10,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+HELP_ORDER = 10
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
