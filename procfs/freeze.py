@@ -6,12 +6,24 @@ snapshot (research/procfs-sandbox.md §1.2). A process is frozen when every thre
 - ``CoreDumping: 1``: the kernel parks the thread group for the dump, nothing to do;
 - every thread already in a group stop (``T``) or a ptrace stop (``t``): leave it alone, and in
   particular never ``SIGCONT`` it afterwards;
-- otherwise ``SIGSTOP`` through the pidfd, wait (with a deadline) until every thread of
-  ``task/`` reads ``T``, and ``SIGCONT`` when done, also on error.
+- otherwise, by default, ``SIGSTOP`` through the pidfd, wait (with a deadline) until every
+  thread of ``task/`` reads ``T``, and ``SIGCONT`` when done, also on error;
+- or, when asked (``method=FreezeMethod.PTRACE``), ``PTRACE_SEIZE`` + ``PTRACE_INTERRUPT`` of
+  every thread and ``PTRACE_DETACH`` when done, also on error (:mod:`procfs.freeze_ptrace`).
 
-Caveats: a parent waiting with ``WUNTRACED`` sees the stop; if someone else stops the process
-while we hold it, our ``SIGCONT`` resumes it. A traced process that is running is not stopped with
-``SIGSTOP`` (its tracer would intercept the signal): the read is then best effort.
+Caveats of ``SIGSTOP``: a parent waiting with ``WUNTRACED`` sees the stop (and a shell's job
+control reacts to it); if someone else stops the process while we hold it, our ``SIGCONT``
+resumes it; if we die while holding it, it stays stopped. ptrace has none of these problems, and
+still ``SIGSTOP`` is the default, because ptrace is the more demanding tool: it needs attach
+rights (``PTRACE_MODE_ATTACH``: Yama ``ptrace_scope`` 1 allows only descendants without
+``CAP_SYS_PTRACE``, 3 forbids it for everyone, LSMs and seccomp can refuse), it fails on any
+process already traced (a debugger, strace, our own catcher), every call must come from the one
+thread that attached, and it costs four syscalls per thread where ``SIGSTOP`` costs one signal.
+``SIGSTOP`` needs only the right to send a signal. When ptrace is refused, a PTRACE freeze falls
+back to ``SIGSTOP`` and says so in ``reason``.
+
+A traced process that is running is not stopped at all (its tracer would intercept ``SIGSTOP``,
+and a second tracer cannot attach): the read is then best effort.
 """
 
 from __future__ import annotations
@@ -23,7 +35,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 
-from procfs.errors import ProcessGone
+from procfs.errors import AccessDenied, ProcessGone, Unsupported
+from procfs.freeze_ptrace import seize_threads
 from procfs.handle import ProcessHandle
 from procfs.parse.stat import STOPPED_STATES, parse_stat
 from procfs.parse.status import Status, parse_status
@@ -45,6 +58,8 @@ class FreezeMethod(IntEnum):
     """We stopped it with ``SIGSTOP`` and resumed it with ``SIGCONT``."""
     DEAD = 4
     """A zombie: no threads run, its address space is gone."""
+    PTRACE = 5
+    """We seized every thread, stopped it with ``PTRACE_INTERRUPT`` and detached afterwards."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +102,22 @@ def wait_all_stopped(handle: ProcessHandle, timeout: float = STOP_TIMEOUT) -> bo
 
 @contextmanager
 def frozen(
-    handle: ProcessHandle, *, status: Status | None = None, timeout: float = STOP_TIMEOUT
+    handle: ProcessHandle,
+    *,
+    status: Status | None = None,
+    timeout: float = STOP_TIMEOUT,
+    method: FreezeMethod = FreezeMethod.SIGSTOP,
 ) -> Iterator[FreezeResult]:
     """Keep ``handle``'s process frozen for the ``with`` block; yields how (see module doc).
 
-    ``status``: the process's status if just read (saves a read).
+    ``status``: the process's status if just read (saves a read). ``method``: how to freeze a
+    running process, :attr:`FreezeMethod.SIGSTOP` (default) or :attr:`FreezeMethod.PTRACE`
+    (must then be used from one thread: the block runs between seize and detach).
 
     :raises ProcessGone: the process disappeared before it could be inspected.
     """
+    if method not in (FreezeMethod.SIGSTOP, FreezeMethod.PTRACE):
+        raise ValueError(f"cannot freeze with {method!r}")
     if status is None:
         status = parse_status(handle.read_bytes("status"))
     if status.core_dumping:
@@ -111,12 +134,33 @@ def frozen(
             FreezeMethod.NONE, False, f"traced by pid {status.tracer_pid} and running"
         )
         return
+    refused = None
+    if method == FreezeMethod.PTRACE:
+        try:
+            held = seize_threads(handle, timeout)
+        except (AccessDenied, Unsupported) as err:
+            refused = f"ptrace refused ({err}), "
+        else:
+            try:
+                if held.all_stopped:
+                    yield FreezeResult(FreezeMethod.PTRACE, True, "every thread ptrace-stopped")
+                else:
+                    yield FreezeResult(FreezeMethod.PTRACE, False, "a thread did not stop")
+            finally:
+                held.release(timeout)
+            return
+    with _sigstopped(handle, timeout, refused or "") as result:
+        yield result
+
+
+@contextmanager
+def _sigstopped(handle: ProcessHandle, timeout: float, why: str) -> Iterator[FreezeResult]:
     handle.send_signal(signal.SIGSTOP)
     try:
         if wait_all_stopped(handle, timeout):
-            result = FreezeResult(FreezeMethod.SIGSTOP, True, "stopped with SIGSTOP")
+            result = FreezeResult(FreezeMethod.SIGSTOP, True, why + "stopped with SIGSTOP")
         else:
-            result = FreezeResult(FreezeMethod.SIGSTOP, False, "SIGSTOP did not take effect")
+            result = FreezeResult(FreezeMethod.SIGSTOP, False, why + "SIGSTOP did not take effect")
         yield result
     finally:
         try:

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from procfs.errors import ProcfsError
+from procfs.errors import ParseError, ProcfsError
 
 X86_64_REGISTERS: tuple[str, ...] = (
     "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
@@ -70,14 +70,14 @@ def decode_registers(raw: bytes, machine: str) -> Registers:
 
     :param raw: exactly the bytes of the regset (216 B on x86_64, 272 B on aarch64).
     :param machine: ``x86_64`` or ``aarch64`` (``arm64`` accepted).
-    :raises ProcfsError: unknown architecture or a blob of the wrong size.
+    :raises ProcfsError: unknown architecture; :class:`ParseError` for a blob of the wrong size.
     """
     machine = normalize_machine(machine)
     names = REGISTER_NAMES.get(machine)
     if names is None:
         raise ProcfsError(f"no register layout for architecture {machine!r}")
     if len(raw) != 8 * len(names):
-        raise ProcfsError(f"{machine} register set is {8 * len(names)} bytes, got {len(raw)}")
+        raise ParseError("registers", f"{machine} set is {8 * len(names)} bytes, got {len(raw)}")
     words = struct.unpack(f"<{len(names)}Q", raw)
     return Registers(machine, bytes(raw), MappingProxyType(dict(zip(names, words, strict=True))))
 

@@ -12,7 +12,7 @@ import signal
 import struct
 from dataclasses import dataclass
 
-from procfs.errors import ProcfsError
+from procfs.errors import ParseError
 
 SIGINFO_SIZE = 128
 """Size in bytes of the userspace ``siginfo_t``."""
@@ -59,10 +59,10 @@ class Siginfo:
 def decode_siginfo(raw: bytes) -> Siginfo:
     """Decode the 128-byte ``siginfo_t`` of x86_64 or aarch64.
 
-    :raises ProcfsError: fewer than 128 bytes.
+    :raises ParseError: fewer than 128 bytes.
     """
     if len(raw) < SIGINFO_SIZE:
-        raise ProcfsError(f"siginfo_t is {SIGINFO_SIZE} bytes, got {len(raw)}")
+        raise ParseError("siginfo", f"siginfo_t is {SIGINFO_SIZE} bytes, got {len(raw)}")
     raw = bytes(raw[:SIGINFO_SIZE])
     signo, errno_, code, union = _HEAD.unpack_from(raw)
     addr = pid = uid = None

@@ -122,18 +122,24 @@ def snapshot(
     parts: Part = Part.ALL,
     *,
     maps_source: MapsSource | None = None,
-    freeze: bool = True,
+    freeze: bool | FreezeMethod = True,
 ) -> Snapshot:
     """Read ``stat`` and ``status`` (as the process is, before we touch it), freeze it (unless
     ``freeze`` is False or it already is), read ``parts``, resume it, verify the handle.
+
+    ``freeze``: True freezes with ``SIGSTOP`` (the default, see :mod:`procfs.freeze` for why),
+    :attr:`FreezeMethod.PTRACE` with ``PTRACE_SEIZE``/``PTRACE_INTERRUPT`` (invisible to the
+    parent's ``waitpid(WUNTRACED)``), False or :attr:`FreezeMethod.NONE` not at all.
 
     :raises ProcessGone: the process vanished, or the pidfd no longer verifies.
     :raises AccessDenied: ``stat``/``status`` could not be read.
     """
     raw = {"stat": handle.read_bytes("stat"), "status": handle.read_bytes("status")}
     first = {"stat": parse_stat(raw["stat"]), "status": parse_status(raw["status"])}
+    if freeze is True:
+        freeze = FreezeMethod.SIGSTOP
     if freeze:
-        with frozen(handle, status=first["status"]) as how:
+        with frozen(handle, status=first["status"], method=FreezeMethod(freeze)) as how:
             values, failures = _read_parts(handle, parts, maps_source, raw)
         method, consistent = how.method, how.frozen
     else:

@@ -13,8 +13,8 @@ from enum import IntEnum
 
 from procfs.errors import Unsupported
 from procfs.handle import ProcessHandle
-from procfs.parse.maps import Mapping, parse_maps
-from procfs.procmap import find_vsyscall, iter_procmap
+from procfs.parse.maps import Mapping, gc_paused, parse_maps
+from procfs.procmap import find_vsyscall, read_procmap
 
 
 class MapsSource(IntEnum):
@@ -39,7 +39,8 @@ def read_maps_procmap(handle: ProcessHandle, *, build_ids: bool = True) -> tuple
     """
     fd = handle.open("maps")
     try:
-        vmas = list(iter_procmap(fd, build_ids=build_ids, pid=handle.pid))
+        with gc_paused():
+            vmas = read_procmap(fd, build_ids=build_ids, pid=handle.pid)
     finally:
         os.close(fd)
     gate = find_vsyscall()

@@ -21,9 +21,12 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 
-from procfs.errors import ProcessGone, ProcfsError
+from procfs.errors import ParseError, ProcessGone
 from procfs.ptrace import read_event_message
 from procfs.ptrace_consts import WALL, PtraceEvent
+
+_STATUS_MAX = 0xFFFFFF
+"""Highest wait status: exit code or stop signal in bits 8..15, ptrace event in bits 16..23."""
 
 STOP_SIGNALS = frozenset({signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
 """Signals whose default action is to stop the thread group (group-stop)."""
@@ -79,8 +82,11 @@ class WaitResult:
 def decode_wait_status(pid: int, status: int, event_message: int | None = None) -> WaitResult:
     """Classify the wait ``status`` of thread ``pid`` (pure; a ptrace-seized tracee assumed).
 
-    :raises ProcfsError: a status that none of the kernel's encodings produce.
+    :raises ParseError: a status that none of the kernel's encodings produce (the kernel uses the
+        low 24 bits only; anything outside them would overflow the ``W*`` macros' C int).
     """
+    if not 0 <= status <= _STATUS_MAX:
+        raise ParseError("wait status", f"{status:#x} of pid {pid} is not a 24-bit status")
     if os.WIFEXITED(status):
         return WaitResult(pid, WaitKind.EXITED, status, exit_code=os.WEXITSTATUS(status))
     if os.WIFSIGNALED(status):
@@ -94,7 +100,7 @@ def decode_wait_status(pid: int, status: int, event_message: int | None = None) 
     if os.WIFCONTINUED(status):
         return WaitResult(pid, WaitKind.CONTINUED, status)
     if not os.WIFSTOPPED(status):
-        raise ProcfsError(f"unknown wait status {status:#x} of pid {pid}")
+        raise ParseError("wait status", f"unknown status {status:#x} of pid {pid}")
     sig = os.WSTOPSIG(status)
     raw_event = (status >> 16) & 0xFF
     if raw_event == 0:
@@ -104,7 +110,9 @@ def decode_wait_status(pid: int, status: int, event_message: int | None = None) 
     try:
         event = PtraceEvent(raw_event)
     except ValueError as err:
-        raise ProcfsError(f"unknown ptrace event {raw_event} in status {status:#x}") from err
+        raise ParseError(
+            "wait status", f"unknown ptrace event {raw_event} in status {status:#x}"
+        ) from err
     if event == PtraceEvent.STOP:
         kind = WaitKind.GROUP_STOP if sig in STOP_SIGNALS else WaitKind.INTERRUPT_STOP
         return WaitResult(pid, kind, status, signal=sig, event=event)

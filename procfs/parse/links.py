@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 DELETED_SUFFIX = b" (deleted)"
-_ANON = re.compile(rb"^([a-z_]+):\[([0-9]+)\]$")
+_ANON = re.compile(rb"^([a-z_]+):\[([0-9]{1,20})\]$")  # an inode is an unsigned long: <= 20 digits
 
 
 @dataclass(frozen=True)

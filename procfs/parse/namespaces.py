@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from procfs.errors import ParseError
 
-_NS = re.compile(rb"^([a-z_]+):\[([0-9]+)\]$")
+_NS = re.compile(rb"^([a-z_]+):\[([0-9]{1,20})\]$")  # the inode is an unsigned long: <= 20 digits
 
 
 @dataclass(frozen=True)
