@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import struct
 import time
 from bisect import bisect_right
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from tests.support.fuzzing import CaseTimeout, deadline
 from tests.support.report import report
 from unwinder.cfi import CfiTable, evaluate
 from unwinder.cfi.elfsource import FrameSections, load_frame_sections
@@ -45,22 +43,6 @@ SEED_EXPRESSIONS = [
 ]
 
 
-class CaseTimeout(Exception):
-    pass
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    def expire(signum, frame):  # type: ignore[no-untyped-def]
-        raise CaseTimeout
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def mutate(data: bytearray, rng: random.Random, around: int) -> None:

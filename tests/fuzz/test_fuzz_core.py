@@ -11,15 +11,13 @@ from __future__ import annotations
 import io
 import os
 import random
-import signal
 import struct
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from tests.support.crash import Crash
+from tests.support.fuzzing import CaseTimeout, deadline
 from tests.support.report import report
 from unwinder.core import CoreReader, read_core_head
 from unwinder.core.arch import X86_64
@@ -42,22 +40,6 @@ INTERESTING = (0, 1, 2, 4, 0x7F, 0x80, 0xFF, 0xFFFF, PN_XNUM, 0x7FFFFFFF, 0xFFFF
                2**63 - 1, 2**64 - 1, 56, 64, 4096)
 
 
-class CaseTimeout(Exception):
-    pass
-
-
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    def expire(signum, frame):  # type: ignore[no-untyped-def]
-        raise CaseTimeout
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def field_offsets(data: bytes) -> list[tuple[int, int]]:

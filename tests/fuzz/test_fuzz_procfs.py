@@ -17,12 +17,10 @@ from __future__ import annotations
 import fcntl
 import os
 import random
-import signal
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -54,6 +52,7 @@ from procfs.registers import decode_registers, regset_size
 from procfs.siginfo import SIGINFO_SIZE, decode_siginfo
 from procfs.snapshot import read_open_fds
 from procfs.wait import decode_wait_status, read_wait
+from tests.support.fuzzing import CaseTimeout, deadline
 from tests.support.procfs_children import running, wait_state
 from tests.support.report import report
 
@@ -82,22 +81,6 @@ INTERESTING_INTS = (
 )  # fmt: skip
 
 
-class CaseTimeout(Exception):
-    pass
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    def expire(signum, frame):  # type: ignore[no-untyped-def]
-        raise CaseTimeout
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 MAX_INPUT = 1 << 20  # growth stops here: a case must stay cheap, repetition cannot go on forever
