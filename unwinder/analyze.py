@@ -19,7 +19,7 @@ from unwinder.cfi.table import CfiTable
 from unwinder.core import CoreFile, CoreReader
 from unwinder.core.constants import AT
 from unwinder.core.notes import FileMapping
-from unwinder.elfimage import ELF_PARSE_ERRORS
+from unwinder.elfimage import ELF_PARSE_ERRORS, elf_debuglink, open_elf
 from unwinder.errors import UnwindError
 from unwinder.frames import RawFrame, ThreadUnwind
 from unwinder.modules import FileOpener, Module, ModuleMap, build_module_map, open_by_path
@@ -122,7 +122,7 @@ class Analysis:
     def unwind(self) -> list[tuple[int, bool, ThreadUnwind]]:
         """``(tid, crashed, raw frames)`` for every thread; reads memory."""
         unwinder = Unwinder(self.space, self.modules, self.arch,
-                            cfi_for=lambda m: _cfi(m, self.arch),
+                            cfi_for=lambda m: _cfi(m, self.arch, self.locator, self.modules),
                             function_start=self._function_start,
                             max_frames=self.options.max_frames, scan=self.options.scan)
         out = []
@@ -174,7 +174,11 @@ def _analyze(core: CoreFile, primary: MemoryReader, mappings: Sequence[FileMappi
         return analysis.symbolize(analysis.unwind())
 
 
-def _cfi(module: Module, arch: UnwindArch) -> CfiTable | None:
+def _cfi(module: Module, arch: UnwindArch, locator: DebugFileLocator | None = None,
+         modules: ModuleMap | None = None) -> CfiTable | _CfiWithDebugFile | None:
+    """The module's CFI: its own ``.eh_frame``/``.debug_frame``, and for pcs those do not
+    cover, the ``.debug_frame`` of its separate debug file (code built without unwind tables
+    whose debug info was split off) — looked up only on such a miss."""
     if "cfi" not in module.cache:
         table = None
         if module.elffile is not None:
@@ -182,8 +186,43 @@ def _cfi(module: Module, arch: UnwindArch) -> CfiTable | None:
                 table = CfiTable.from_elf(module.elffile, arch=arch.name)
             except (UnwindError, *ELF_PARSE_ERRORS):
                 table = None  # this module degrades to the fallbacks
+            if locator is not None:
+                table = _CfiWithDebugFile(module, arch, table, locator, modules)
         module.cache["cfi"] = table
     return module.cache["cfi"]  # type: ignore[return-value]
+
+
+class _CfiWithDebugFile:
+    """A module's own CFI table, completed on a miss by its debug file's ``.debug_frame``."""
+
+    def __init__(self, module: Module, arch: UnwindArch, own: CfiTable | None,
+                 locator: DebugFileLocator, modules: ModuleMap | None) -> None:
+        self.module, self.arch, self.own = module, arch, own
+        self.locator, self.modules = locator, modules
+        self._debug: CfiTable | None | bool = False  # False: not looked for yet
+
+    def find_row(self, pc: int):  # type: ignore[no-untyped-def]
+        row = self.own.find_row(pc) if self.own is not None else None
+        if row is not None:
+            return row
+        debug = self._debug_table()
+        return debug.find_row(pc) if debug is not None else None
+
+    def _debug_table(self) -> CfiTable | None:
+        if self._debug is False:
+            self._debug = None
+            try:
+                path = self.locator.find(build_id=self.module.build_id, path=self.module.name,
+                                         debuglink=elf_debuglink(self.module.elffile))
+                if path is not None:
+                    debug = open(path, "rb")  # noqa: SIM115 - closed with the module map
+                    if self.modules is not None:
+                        self.modules.adopt(debug)
+                    table = CfiTable.from_elf(open_elf(debug), arch=self.arch.name)
+                    self._debug = table if table is not None and table.debug_frame else None
+            except (UnwindError, OSError, *ELF_PARSE_ERRORS):
+                self._debug = None
+        return self._debug  # type: ignore[return-value]
 
 
 def _symbols(module: Module, locator, cache) -> ModuleSymbols | None:  # type: ignore[no-untyped-def]

@@ -101,6 +101,10 @@ class ModuleMap:
                 return module
         return None
 
+    def adopt(self, file: BinaryIO) -> None:
+        """Close ``file`` with the map (a debug file opened for one of the modules)."""
+        self._files.append(file)
+
     def close(self) -> None:
         for f in self._files:
             f.close()

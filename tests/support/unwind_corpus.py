@@ -23,7 +23,7 @@ SOURCES = Path(__file__).resolve().parents[1] / "programs" / "unwind"
 class Scenario:
     source: str
     flags: tuple[str, ...]
-    post: str | None = None   # "strip" | "minidebuginfo"
+    post: str | None = None   # "strip" | "minidebuginfo" | "split-debug"
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -36,6 +36,10 @@ SCENARIOS: dict[str, Scenario] = {
                                               "-fno-asynchronous-unwind-tables", "-fno-unwind-tables")),
     "nested-stripped": Scenario("nested.c", ("-g", "-O2"), post="strip"),
     "nested-minidebuginfo": Scenario("nested.c", ("-g", "-O2"), post="minidebuginfo"),
+    # no unwind tables: CFI only in .debug_frame, split off into a debuglink'd debug file
+    "nested-split-debug-frame": Scenario("nested.c", ("-g", "-O2", "-fomit-frame-pointer",
+                                                      "-fno-asynchronous-unwind-tables",
+                                                      "-fno-unwind-tables"), post="split-debug"),
     "abort": Scenario("abort.c", ("-g", "-O2")),
     "sighandler": Scenario("sighandler.c", ("-g", "-O0")),
     "threads": Scenario("threads.c", ("-g", "-O2", "-pthread")),
@@ -66,6 +70,10 @@ def build(name: str, scenario: Scenario, directory: Path) -> Path:
         _run(["strip", "--strip-all", str(exe)])
     elif scenario.post == "minidebuginfo":
         add_minidebuginfo(exe)
+    elif scenario.post == "split-debug":
+        debug = exe.with_name(exe.name + ".debug")
+        _run(["objcopy", "--only-keep-debug", str(exe), str(debug)])
+        _run(["objcopy", "--strip-debug", f"--add-gnu-debuglink={debug}", str(exe)])
     return exe
 
 
