@@ -12,6 +12,7 @@ from coredumpd.catalog import Catalog
 from coredumpd.config import Config, Storage, load_config
 from coredumpd.context import CrashContext
 from coredumpd.pipeline import Pipeline
+from coredumpd.policy import Policy
 from coredumpd.storage import StorageLimits
 from procfs.errors import ProcfsError
 from procfs.handle import ProcessHandle
@@ -63,20 +64,49 @@ class FdOwner:
                 pass
 
 
+def open_crash_handle(context: CrashContext, pidfd: int | None) -> ProcessHandle | None:
+    """The crashed process's handle: from the kernel's pidfd (``%F``, taken over) when it
+    names ``context.pid``, else by pid (safe while the dump holds the task). None, with a
+    note on the context, when neither works."""
+    if pidfd is not None:
+        try:
+            handle = ProcessHandle.from_pidfd(pidfd, take=True)
+        except (ProcfsError, OSError) as err:
+            log.warning("pidfd of pid %s unusable: %s; using /proc", context.pid, err)
+            os.close(pidfd)
+        else:
+            if handle.pid == context.pid:
+                return handle
+            log.warning("pidfd names pid %s, not %s; using /proc", handle.pid, context.pid)
+            handle.close()
+    try:
+        return ProcessHandle.from_pid(context.pid)
+    except (ProcfsError, OSError) as err:
+        log.warning("cannot open pid %s: %s; continuing without /proc", context.pid, err)
+        context.notes.append(f"no /proc access: {err}")
+        return None
+
+
 def handle_handoff(pipeline: Pipeline, handoff: Handoff) -> None:
-    """Run one handed-off crash (the daemon's worker). Owns and closes the hand-off's fds."""
+    """Run one handed-off crash (the daemon's worker). Owns and closes the hand-off's fds.
+
+    A pipe helper hands off before reading /proc (extra ``metadata: pending``): the task is
+    held until we drain the stream, so the metadata is read here, through its pidfd."""
     core = FdOwner(handoff.core_fd)
     handle = None
     try:
         context = CrashContext.from_json(handoff.context_json)
         context.door = handoff.extras.get("door", context.door or "pipe")
-        if handoff.pidfd is not None:
+        pending = handoff.extras.get("metadata") == "pending"
+        if pending:
+            handle = open_crash_handle(context, handoff.pidfd)
+        elif handoff.pidfd is not None:
             try:
                 handle = ProcessHandle.from_pidfd(handoff.pidfd, take=True)
             except (ProcfsError, OSError) as err:
                 log.warning("pidfd of pid %s unusable: %s", context.pid, err)
                 os.close(handoff.pidfd)
-        result = pipeline.process(context, handoff.core_fd, handle, metadata_done=True,
+        result = pipeline.process(context, handoff.core_fd, handle, metadata_done=not pending,
                                   release=core.close)
         log.info("recorded pid %s (core %s)", context.pid,
                  result.stored.state if result.stored else "not stored")
@@ -84,3 +114,17 @@ def handle_handoff(pipeline: Pipeline, handoff: Handoff) -> None:
         core.close()
         if handle is not None:
             handle.close()
+
+
+def seed_policy(policy: Policy, catalog: Catalog, config: Config) -> None:
+    """Give the rate limits the recent history from the catalog (a restarted daemon must not
+    hand a crash loop a fresh burst). Failures only cost the history."""
+    import time
+
+    since = time.time_ns() // 1000 - int(config.rate_limit_interval_sec * 1e6)
+    try:
+        rows = catalog.query(since_us=since, newest_first=False, details=False)
+    except Exception as err:  # noqa: BLE001 - optional
+        log.warning("failed to read the recent crashes for the rate limits, ignoring: %s", err)
+        return
+    policy.seed((row.timestamp, row.exe, None) for row in rows)

@@ -19,7 +19,8 @@ CONNECT_TIMEOUT_S = 2.0
 ANSWER_TIMEOUT_S = 30.0
 
 
-def hand_off(path: Path, context_json: str, core_fd: int, pidfd: int | None) -> bool:
+def hand_off(path: Path, context_json: str, core_fd: int, pidfd: int | None,
+             extras: dict | None = None) -> bool:
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     except OSError as err:
@@ -30,7 +31,7 @@ def hand_off(path: Path, context_json: str, core_fd: int, pidfd: int | None) -> 
             sock.settimeout(CONNECT_TIMEOUT_S)
             sock.connect(str(path))
             sock.settimeout(ANSWER_TIMEOUT_S)
-            taken = send_handoff(sock, context_json, core_fd, pidfd)
+            taken = send_handoff(sock, context_json, core_fd, pidfd, extras)
         except (OSError, WireError) as err:
             log.info("daemon at %s not reachable (%s): handling the crash here", path, err)
             return False

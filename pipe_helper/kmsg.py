@@ -28,7 +28,10 @@ class KmsgHandler(logging.Handler):
         level = _PRIORITY.get(record.levelno, 6)
         text = self.format(record).replace("\n", " ")[:900]
         try:
-            os.write(self.fd, f"<{level}>{self.ident}[{os.getpid()}]: {text}".encode(errors="replace"))
+            # the newline ends the record: without it the kernel keeps the record open for a
+            # continuation and readers (dmesg) see it only once the next message arrives
+            os.write(self.fd, f"<{level}>{self.ident}[{os.getpid()}]: {text}\n"
+                     .encode(errors="replace"))
         except OSError:
             pass
 
