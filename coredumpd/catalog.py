@@ -98,6 +98,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX crashes_signature ON crashes (signature)",
         "CREATE INDEX crashes_filename ON crashes (filename)",
     ),
+    # 3: the details (environment, command line, /proc texts, backtraces of every user's
+    # crashes) move to a root-only companion database attached as "details"; the catalog
+    # itself keeps what `ps` shows anyway and stays listable by users (rows filtered by uid)
+    (
+        """CREATE TABLE IF NOT EXISTS details.crash_details (
+            id INTEGER PRIMARY KEY,
+            context_json TEXT NOT NULL,
+            backtrace_json TEXT
+        )""",
+        "INSERT OR REPLACE INTO details.crash_details SELECT * FROM main.crash_details",
+        "DROP TABLE main.crash_details",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 STATES = ("present", "truncated", "none", "missing")
@@ -146,7 +158,7 @@ class CatalogRow:
 COLUMNS = tuple(f.name for f in fields(CatalogRow))
 _DETAILS = ("context_json", "backtrace_json")
 _SELECT = ("SELECT " + ", ".join(f"d.{c}" if c in _DETAILS else f"c.{c}" for c in COLUMNS)
-           + " FROM crashes AS c LEFT JOIN crash_details AS d ON d.id = c.id")
+           + " FROM crashes AS c LEFT JOIN details.crash_details AS d ON d.id = c.id")
 _MATCHABLE = tuple(c for c in COLUMNS if c not in _DETAILS)
 _SELECT_SUMMARY = ("SELECT " + ", ".join("NULL" if c in _DETAILS else f"c.{c}" for c in COLUMNS)
                    + " FROM crashes AS c")
@@ -172,6 +184,38 @@ def _row(values: tuple[Any, ...]) -> CatalogRow:
     return CatalogRow(*values[:_NOTES], _parse_notes(values[_NOTES]), *values[_NOTES + 1:])
 
 
+def details_path(path: Path) -> Path:
+    """The root-only companion database holding each crash's context and backtrace."""
+    return path.with_name(path.stem + "-details" + path.suffix)
+
+
+def _create_with_mode(path: Path, mode: int) -> None:
+    """Create ``path`` empty with ``mode`` if it does not exist (SQLite gives its -wal/-shm
+    files the database file's mode), and correct the mode if it is wider."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, mode)
+        os.close(fd)
+    except FileExistsError:
+        if os.stat(path).st_mode & 0o777 & ~mode:
+            os.chmod(path, mode)
+
+
+def _attach_readonly(conn: sqlite3.Connection, path: Path) -> bool:
+    """Attach the details database read-only if this process may read it."""
+    if not os.access(path, os.R_OK):
+        return False
+    try:
+        conn.execute("ATTACH DATABASE ? AS details", (f"{path.resolve().as_uri()}?mode=ro",))
+        conn.execute("SELECT count(*) FROM details.sqlite_master").fetchone()
+        return True
+    except sqlite3.Error:
+        try:
+            conn.execute("DETACH DATABASE details")
+        except sqlite3.Error:
+            pass
+        return False
+
+
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -179,10 +223,13 @@ def _now_us() -> int:
 class Catalog:
     """An open catalog. Thread-safe (one connection behind a lock); one per process."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, has_details: bool = True) -> None:
         self._conn = conn
         self.path = path
         self._lock = threading.Lock()
+        #: False when opened by someone who may not read the root-only details database:
+        #: rows then come without context and backtrace JSON
+        self.has_details = has_details
 
     @classmethod
     def open(cls, path: Path | str, *, timeout: float = 30.0) -> Catalog:
@@ -190,6 +237,8 @@ class Catalog:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _create_with_mode(path, 0o644)
+            _create_with_mode(details_path(path), 0o600)
             conn = sqlite3.connect(path, timeout=timeout, isolation_level=None,
                                    check_same_thread=False)
         except (OSError, sqlite3.Error) as err:
@@ -197,6 +246,45 @@ class Catalog:
         catalog = cls(conn, path)
         try:
             catalog._call("open the catalog", lambda: catalog._setup(timeout))
+        except BaseException:
+            conn.close()
+            raise
+        return catalog
+
+    @classmethod
+    def open_readonly(cls, path: Path | str, *, timeout: float = 5.0) -> Catalog:
+        """Open an existing catalog for reading only: never creates, migrates or writes, so
+        a user who may read the file but not its directory can list (WAL mode needs the
+        ``-shm`` file the writers keep; when no writer has the database open there is no
+        ``-wal`` either, and the file alone is the whole database: it is then read as
+        ``immutable``)."""
+        path = Path(path)
+        uri = path.resolve().as_uri()
+        conn = None
+        try:
+            try:
+                conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout,
+                                       isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA user_version").fetchone()
+            except sqlite3.OperationalError:
+                if conn is not None:
+                    conn.close()
+                if os.path.exists(f"{path}-wal") or not os.access(path, os.R_OK):
+                    raise
+                conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                                       check_same_thread=False)
+        except sqlite3.Error as err:
+            if conn is not None:
+                conn.close()
+            reason = "permission denied" if not os.access(path, os.R_OK) else str(err)
+            raise CatalogError(f"cannot open the catalog: {reason}", path) from err
+        has_details = _attach_readonly(conn, details_path(path))
+        catalog = cls(conn, path, has_details=has_details)
+        try:
+            version = catalog._call("open the catalog", catalog._version)
+            if version != SCHEMA_VERSION:
+                raise CatalogError(f"catalog schema version {version} is older than this "
+                                   f"coredumpd reads ({SCHEMA_VERSION}); run as root once", path)
         except BaseException:
             conn.close()
             raise
@@ -241,6 +329,7 @@ class Catalog:
 
     def _setup(self, timeout: float) -> None:
         conn = self._conn
+        conn.execute("ATTACH DATABASE ? AS details", (str(details_path(self.path)),))
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         conn.execute("PRAGMA journal_mode = WAL")
         # WAL + NORMAL: a killed writer never corrupts; a power cut may lose the last rows
@@ -296,7 +385,7 @@ class Catalog:
         def insert() -> int:
             with self._write() as conn:
                 row_id = conn.execute(sql, row).lastrowid
-                conn.execute("INSERT INTO crash_details (id, context_json, backtrace_json) "
+                conn.execute("INSERT INTO details.crash_details (id, context_json, backtrace_json) "
                              "VALUES (?, ?, ?)", (row_id, *details))
             assert row_id is not None
             return row_id
@@ -310,7 +399,7 @@ class Catalog:
                                       (signature, id))
                 if cursor.rowcount == 0:
                     raise CatalogError(f"no crash with id {id}", self.path)
-                conn.execute("UPDATE crash_details SET backtrace_json = ? WHERE id = ?",
+                conn.execute("UPDATE details.crash_details SET backtrace_json = ? WHERE id = ?",
                              (backtrace_json, id))
 
         self._call("set a backtrace", update)
@@ -389,7 +478,7 @@ class Catalog:
                 where.append(f"{column} = ?")
                 params.append(value)
         order = "DESC" if newest_first else "ASC"
-        sql = _SELECT if details else _SELECT_SUMMARY
+        sql = _SELECT if details and self.has_details else _SELECT_SUMMARY
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY c.timestamp {order}, c.id {order}"

@@ -1,24 +1,35 @@
-"""``coredumpd backtrace CORE``: the symbolised backtrace of every thread of a stored core."""
+"""``coredumpd backtrace CORE`` or ``coredumpd backtrace [MATCH…]``: every thread's backtrace.
+
+A single argument naming an existing file is a core file (uncompressed), unwound now.
+Otherwise the arguments are matches, as for ``list``: the newest matching crash's stored
+backtrace is printed; without one, its core is unpacked to a temporary file and unwound;
+for systemd-coredump's crashes whose core is gone, the stack trace in its journal MESSAGE is
+printed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
+from coredumpd.cli.options import JSON_MODES, add_selection_arguments
 from coredumpd.cli.render import error
-from unwinder.analyze import UnwindOptions, backtrace_from_core
-from unwinder.core import CoreReader
-from unwinder.errors import UnwindError
-from unwinder.format import format_rich, format_systemd, to_json
-from unwinder.symbols.cache import SymbolCache
+
+HELP_ORDER = 30
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("backtrace", help="print the backtrace of every thread of a core")
-    parser.add_argument("core", type=Path, help="a core file (uncompressed)")
+    parser = subparsers.add_parser("backtrace", help="print the backtrace of every thread of a "
+                                                     "core file or of the newest matching crash")
+    parser.add_argument("matches", nargs="*", metavar="CORE|MATCH",
+                        help="a core file (uncompressed), or matches as for list")
+    add_selection_arguments(parser, positional=False)
     parser.add_argument("--exe", type=Path, help="the executable, if it moved since the crash")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", nargs="?", const="pretty", default="off", metavar="MODE",
+                        help="print JSON (short or pretty; pretty when no MODE is given)")
     parser.add_argument("--format", choices=("rich", "systemd"), default="rich",
                         help="rich: inline frames, file:line, how each frame was found; "
                              "systemd: systemd-coredump's exact layout")
@@ -30,22 +41,101 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _fix_json_mode(args: argparse.Namespace) -> None:
+    # "--json CORE": argparse took the positional as the mode
+    if args.json not in JSON_MODES:
+        args.matches = [args.json, *args.matches]
+        args.json = "pretty"
+
+
+def unwind_core_file(core: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from unwinder.analyze import UnwindOptions, backtrace_from_core
+    from unwinder.core import CoreReader
+    from unwinder.symbols.cache import SymbolCache
+
     options = UnwindOptions(max_frames=args.max_frames, scan=args.scan)
     cache = SymbolCache(args.cache_dir) if args.cache_dir is not None else None
-    try:
-        with CoreReader(args.core, zero_fill=False) as reader:
-            backtrace = backtrace_from_core(reader, exe=args.exe, cache=cache, options=options)
-    except OSError as err:
-        error(f"cannot read {args.core}: {err.strerror}")
-        return 1
-    except UnwindError as err:
-        error(f"{args.core}: {err}")
-        return 1
-    if args.json:
-        sys.stdout.write(to_json(backtrace) + "\n")
+    with CoreReader(core, zero_fill=False) as reader:
+        return backtrace_from_core(reader, exe=args.exe, cache=cache, options=options)
+
+
+def _print(backtrace, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from unwinder.format import format_rich, format_systemd, to_json
+
+    if args.json != "off":
+        sys.stdout.write(to_json(backtrace, indent=2 if args.json == "pretty" else None) + "\n")
     elif args.format == "systemd":
         sys.stdout.write(format_systemd(backtrace))
     else:
         sys.stdout.write(format_rich(backtrace))
     return 0 if backtrace.threads else 1
+
+
+def run_file(core: Path, args: argparse.Namespace) -> int:
+    from unwinder.errors import UnwindError
+
+    try:
+        backtrace = unwind_core_file(core, args)
+    except OSError as err:
+        error(f"cannot read {core}: {err.strerror}")
+        return 1
+    except UnwindError as err:
+        error(f"{core}: {err}")
+        return 1
+    return _print(backtrace, args)
+
+
+def run(args: argparse.Namespace) -> int:
+    _fix_json_mode(args)
+    if len(args.matches) == 1 and os.path.isfile(args.matches[0]):
+        return run_file(Path(args.matches[0]), args)
+    return run_crash(args)
+
+
+def run_crash(args: argparse.Namespace) -> int:
+    from coredumpd.cli.corefile import copy_core, open_crash_core
+    from coredumpd.cli.details import load_backtrace
+    from coredumpd.cli.options import UsageError, nothing_found, pick_one, search
+    from coredumpd.cli.render import clean, warning
+    from coredumpd.errors import CoredumpError
+    from unwinder.errors import UnwindError
+
+    try:
+        found = search(args, details=True)
+    except (UsageError, CoredumpError) as err:
+        error(str(err))
+        return 1
+    if not args.quiet:
+        for line in found.warnings:
+            warning(line)
+    crash, more = pick_one(found.crashes, args)
+    if crash is None:
+        error(nothing_found(found, args))
+        return 1
+    if more and not args.quiet:
+        warning("more than one entry matches, ignoring rest (use --nth N to pick another)")
+    backtrace = load_backtrace(crash)
+    if backtrace is not None:
+        return _print(backtrace, args)
+    if crash.storage in ("present", "truncated", "journal"):
+        fd, name = tempfile.mkstemp(prefix="coredump-", dir="/var/tmp")
+        try:
+            with open_crash_core(crash, journal_directory=args.directory) as src:
+                copy_core(src, fd, sparse=True)
+            if args.exe is None and crash.exe and os.path.isabs(os.fsdecode(crash.exe)):
+                exe = Path(os.fsdecode(crash.exe))
+                args.exe = exe if exe.exists() else None
+            return _print(unwind_core_file(Path(name), args), args)
+        except (CoredumpError, UnwindError) as err:
+            error(str(err))
+            return 1
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    message = crash.message
+    if message and b"Stack trace of thread" in message and args.json == "off":
+        text = message.decode("utf-8", "backslashreplace").split("\n\n", 1)[-1]
+        sys.stdout.write("".join(clean(line) + "\n" for line in text.splitlines()))
+        return 0
+    error(f"no backtrace for pid {crash.pid}: none was recorded and the core is {crash.storage}")
+    return 1

@@ -17,37 +17,43 @@ from coredumpd import __version__
 NOT_VERBS = {"main", "render"}
 
 
-def verb_modules() -> list:  # type: ignore[type-arg]
+def verb_modules(only: str | None = None) -> list:  # type: ignore[type-arg]
+    """The verb modules; with ``only``, just the module of that name when there is one (a
+    command line names its verb first: importing every verb costs more than listing)."""
     import coredumpd.cli as package
 
+    names = [info.name for info in pkgutil.iter_modules(package.__path__)
+             if info.name not in NOT_VERBS and not info.name.startswith("_")]
+    if only in names:
+        names = [only]
     modules = []
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name in NOT_VERBS or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"coredumpd.cli.{info.name}")
+    for name in names:
+        module = importlib.import_module(f"coredumpd.cli.{name}")
         if hasattr(module, "register"):
             modules.append(module)
     return sorted(modules, key=lambda m: (getattr(m, "HELP_ORDER", 50), m.__name__))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coredumpd",
         description="Catch, store, explain and find crashes on Linux.",
     )
     parser.add_argument("--version", action="version", version=f"coredumpd {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
-    for module in verb_modules():
+    for module in verb_modules(only):
         module.register(subparsers)
+    if only is not None and only not in subparsers.choices:
+        return build_parser()
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "list")  # like coredumpctl: no verb means list
+    parser = build_parser(argv[0] if not argv[0].startswith("-") else None)
     args = parser.parse_args(argv)
-    if args.verb is None:
-        parser.print_help()
-        return 0
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -1,7 +1,11 @@
-"""``coredumpd serve``: the daemon. Takes crashes handed off by pipe helpers.
+"""``coredumpd serve``: the daemon. Takes crashes from the kernel's coredump socket (``@`` and
+``@@``) and those handed off by pipe helpers.
 
-SIGTERM/SIGINT stop accepting and wait for the crashes in flight (the signal handler only
-sets an event). Tells systemd when it is ready (``sd_notify``) if started by it.
+Signal handlers only set events: SIGTERM/SIGINT stop accepting and wait for the crashes in
+flight; SIGHUP reloads the configuration (policy, limits, storage; the socket paths need a
+restart). Tells systemd READY/STATUS/STOPPING (``sd_notify``) and takes its listening sockets
+from it when socket-activated (``LISTEN_FDS``). The daemon is not dumpable: its own crash never
+reaches its own socket (the kernel skips the dump entirely).
 """
 
 from __future__ import annotations
@@ -9,13 +13,22 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
+import sys
 import threading
+from pathlib import Path
 
 from coredumpd.cli.render import error
 
+#: CPython's GIL switch interval while dumps are unwinding: door threads (REJECTs) get the
+#: interpreter within a millisecond instead of the default 5 ms
+SWITCH_INTERVAL = 0.0005
+STATUS_EVERY = 5.0
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="run the daemon that takes handed-off crashes")
+    parser = subparsers.add_parser("serve", help="run the daemon that takes crashes from the "
+                                   "kernel's socket and from pipe helpers")
     parser.add_argument("--state-dir", help="state directory (default from the configuration)")
     parser.add_argument("--config", help="configuration file")
     parser.set_defaults(func=run)
@@ -23,36 +36,148 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coredumpd.errors import CoredumpError
-    from coredumpd.runtime import handle_handoff, load, pipeline_for
+    from coredumpd.runtime import handle_handoff, load
     from pipe_helper.hygiene import drop_dumpable
     from socket_server.handoff import HandoffServer, bind_private_socket
+    from socket_server.kernel_socket import KernelSocketServer, bind_kernel_socket
 
     logging.basicConfig(level=logging.INFO, format="coredumpd: %(message)s")
     drop_dumpable()  # our own crash must never come back to us
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         config = load(args.config, args.state_dir)
-        pipeline = pipeline_for(config)
-        sock = bind_private_socket(config.handoff_socket)
+        runtime = _runtime(config)
+        inherited = _inherited_sockets()
+        handoff_sock = inherited.pop(str(config.handoff_socket), None) \
+            or bind_private_socket(config.handoff_socket)
     except (CoredumpError, OSError) as err:
         error(str(err))
         return 1
-    server = HandoffServer(sock, lambda h: handle_handoff(pipeline, h),
-                           max_workers=config.max_concurrency)
-    stop = threading.Event()
+    kernel_sock = inherited.pop(str(config.kernel_socket), None)
+    if kernel_sock is None:
+        try:
+            kernel_sock = bind_kernel_socket(config.kernel_socket)
+        except (CoredumpError, OSError) as err:
+            logging.warning("kernel socket unavailable, serving hand-offs only: %s", err)
+    for path, sock in inherited.items():
+        logging.warning("ignoring an inherited socket on %s: not one of ours", path)
+        sock.close()
+
+    kernel = KernelSocketServer(kernel_sock, runtime) if kernel_sock is not None else None
+    handoff = HandoffServer(handoff_sock, lambda h: handle_handoff(_current(kernel, runtime), h),
+                            max_workers=config.max_concurrency)
+    wake = threading.Event()
+    requests: set[str] = set()
+
+    def request(what: str) -> None:  # the handlers only queue an event
+        requests.add(what)
+        wake.set()
+
     for signo in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signo, lambda *_: stop.set())
-    worker = threading.Thread(target=server.serve_forever, name="accept", daemon=True)
-    worker.start()
-    _notify("READY=1\nSTATUS=taking crashes on " + str(config.handoff_socket))
-    logging.info("listening on %s (state in %s)", config.handoff_socket, config.state_directory)
-    while not stop.wait(1.0):
-        pass
+        signal.signal(signo, lambda *_: request("stop"))
+    signal.signal(signal.SIGHUP, lambda *_: request("reload"))
+    threads = [threading.Thread(target=handoff.serve_forever, name="accept-handoff", daemon=True)]
+    if kernel is not None:
+        threads.append(threading.Thread(target=kernel.serve_forever, name="accept-kernel",
+                                        daemon=True))
+    for thread in threads:
+        thread.start()
+    where = [str(config.handoff_socket)] + ([str(config.kernel_socket)] if kernel else [])
+    _notify("READY=1\nSTATUS=taking crashes on " + ", ".join(where))
+    logging.info("listening on %s (state in %s)", ", ".join(where), config.state_directory)
+    while "stop" not in requests:
+        wake.wait(STATUS_EVERY)
+        wake.clear()
+        if "reload" in requests:
+            requests.discard("reload")
+            _reload(args, kernel, config)
+        elif kernel is not None:
+            _notify("STATUS=" + _status(kernel))
     _notify("STOPPING=1")
+    if kernel is not None:
+        _fall_back(config)
     logging.info("stopping: waiting for crashes in flight")
-    server.stop()
-    worker.join(timeout=5)
-    logging.info("stopped (%d crashes taken, %d refused)", server.accepted, server.refused)
+    handoff.stop()
+    if kernel is not None:
+        kernel.stop()
+    for thread in threads:
+        thread.join(timeout=5)
+    logging.info("stopped (%d hand-offs taken, %d refused%s)", handoff.accepted, handoff.refused,
+                 "; kernel socket: " + _status(kernel) if kernel is not None else "")
     return 0
+
+
+def _runtime(config):  # type: ignore[no-untyped-def]
+    from coredumpd.policy import Policy
+    from coredumpd.runtime import pipeline_for, seed_policy
+    from socket_server.kernel_socket import Runtime
+
+    pipeline = pipeline_for(config)
+    policy = Policy(config)
+    seed_policy(policy, pipeline.catalog, config)
+    return Runtime(config, pipeline, policy)
+
+
+def _current(kernel, runtime):  # type: ignore[no-untyped-def]
+    return kernel.runtime.pipeline if kernel is not None else runtime.pipeline
+
+
+def _reload(args: argparse.Namespace, kernel, config) -> None:  # type: ignore[no-untyped-def]
+    from coredumpd.errors import CoredumpError
+    from coredumpd.runtime import load
+
+    _notify("RELOADING=1")
+    try:
+        new = load(args.config, args.state_dir)
+        runtime = _runtime(new)
+    except (CoredumpError, OSError) as err:
+        logging.error("reload failed, keeping the running configuration: %s", err)
+        _notify("READY=1")
+        return
+    if (new.kernel_socket, new.handoff_socket, new.max_concurrency) != \
+            (config.kernel_socket, config.handoff_socket, config.max_concurrency):
+        logging.warning("socket paths and MaxConcurrency change only on restart")
+    if kernel is not None:
+        kernel.runtime = runtime
+    logging.info("configuration reloaded from %s",
+                 ", ".join(str(p) for p in new.sources) or "defaults")
+    _notify("READY=1\nSTATUS=configuration reloaded")
+
+
+def _fall_back(config) -> None:  # type: ignore[no-untyped-def]
+    """Never leave core_pattern pointing at a socket nobody listens on."""
+    from coredumpd.install import fall_back_to_pipe
+
+    try:
+        pattern = fall_back_to_pipe(config.state_directory, config.kernel_socket)
+    except Exception as err:  # noqa: BLE001 - stopping anyway
+        logging.error("failed to point core_pattern back at the pipe helper: %s", err)
+        return
+    if pattern is not None:
+        logging.warning("core_pattern pointed at this daemon's socket; now %s", pattern)
+
+
+def _status(kernel) -> str:  # type: ignore[no-untyped-def]
+    c = kernel.counters
+    latency = kernel.door_latency_ms()
+    answered = f"; answered in {latency[0]:.2f} ms (max {latency[1]:.2f})" if latency else ""
+    return (f"{c['taken']} cores taken, {c['rejected']} rejected, {kernel.inflight} in flight, "
+            f"{c['impostors']} impostors, {c['killed']} killed by the watchdog{answered}")
+
+
+def _inherited_sockets() -> dict[str, socket.socket]:
+    """Listening sockets passed by systemd (``LISTEN_FDS``), by their bound path."""
+    try:
+        from systemd import daemon
+    except ImportError:
+        return {}
+    out = {}
+    for fd in daemon.listen_fds(unset_environment=True):
+        sock = socket.socket(fileno=fd)
+        name = sock.getsockname()
+        path = name if isinstance(name, str) else Path(name.decode()).as_posix() if name else ""
+        out[path] = sock
+    return out
 
 
 def _notify(state: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,8 @@ BIN = Path(sys.executable).parent
 
 
 def test_demo_catches_lists_and_explains_real_crashes(tmp_path: Path) -> None:
-    # The demo takes the core_pattern lock itself and restores every setting it changed.
-    before = Path("/proc/sys/kernel/core_pattern").read_text()
+    # The demo takes the core_pattern lock itself and restores what it found when it took it
+    # (other tests may change the pattern before or after, under the same lock).
     helper_dir = Path(tempfile.mkdtemp(prefix="cdt-", dir="/tmp"))
     try:
         out = subprocess.run([BIN / "coredumpd", "demo", "--state-dir", str(tmp_path / "state"),
@@ -27,7 +28,11 @@ def test_demo_catches_lists_and_explains_real_crashes(tmp_path: Path) -> None:
     finally:
         shutil.rmtree(helper_dir, ignore_errors=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert Path("/proc/sys/kernel/core_pattern").read_text() == before
+    assert str(helper_dir) not in Path("/proc/sys/kernel/core_pattern").read_text()
+    installed = re.search(r"installed: core_pattern = (.*)", out.stdout)
+    restored = re.search(r"restored core_pattern = (.*)", out.stdout)
+    assert installed and restored and str(helper_dir) in installed.group(1)
+    assert str(helper_dir) not in restored.group(1)
     text = out.stdout
     for expected in ("crashed sample 'segv'", "crashed sample 'abort'", "crashed sample 'threads'",
                      "coredumpd list", "SIGSEGV", "parse_request", "busy_worker", "start_thread",

@@ -115,7 +115,7 @@ def test_migration_from_version_1(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     with Catalog.open(path) as catalog:
-        assert catalog.schema_version == SCHEMA_VERSION == 2
+        assert catalog.schema_version == SCHEMA_VERSION == 3
         row = catalog.query()[0]
         assert (row.pid, row.tid, row.door, row.signature, row.stored_bytes) == (1007, 77, "socket", None, None)
         assert (row.filename, row.storage_state, row.received) == ("/c/old", "present", 5)
@@ -123,7 +123,9 @@ def test_migration_from_version_1(tmp_path: Path) -> None:
         new_id = catalog.add(context(8), stored(), backtrace_json=None, signature="s")
         assert [r.id for r in catalog.query(match={"signature": "s"})] == [new_id]
     names = {name for (name,) in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
-    assert {"crashes", "crash_details", "crashes_timestamp", "crashes_signature"} <= names
+    assert {"crashes", "crashes_timestamp", "crashes_signature"} <= names
+    # the details moved to the root-only companion database (schema 3)
+    assert "crash_details" not in names
     assert "crashes_v2" not in names
 
 
@@ -134,7 +136,8 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
-    with pytest.raises(CatalogError, match=r"catalog schema version 3 is newer than this coredumpd knows \(2\)"):
+    with pytest.raises(CatalogError, match=rf"catalog schema version {SCHEMA_VERSION + 1} is newer "
+                                           rf"than this coredumpd knows \({SCHEMA_VERSION}\)"):
         Catalog.open(path)
 
 
@@ -200,3 +203,35 @@ def test_context_json_is_the_contexts(catalog: Catalog) -> None:
     ctx = context(environ=b"A=1\x00B=2\x00")
     row = catalog.get(catalog.add(ctx, None, backtrace_json=None, signature=None))
     assert json.loads(row.context_json) == json.loads(ctx.to_json())
+
+
+def test_details_are_root_only_and_summaries_listable(tmp_path: Path) -> None:
+    """Other users may list (what ps shows anyway) but never read environments, command lines
+    or backtraces of crashes: those live in the 0600 companion database."""
+    import shutil
+    import tempfile
+
+    from coredumpd.catalog import details_path
+
+    public = Path(tempfile.mkdtemp(prefix="cdt-cat-", dir="/tmp"))  # reachable by uid 65534
+    os.chmod(public, 0o755)
+    path = public / "catalog.sqlite"
+    with Catalog.open(path) as catalog:
+        secret = context(1, environ=b"TOKEN=hunter2")
+        catalog.add(secret, stored(), backtrace_json='{"threads": []}', signature="ab")
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert os.stat(details_path(path)).st_mode & 0o777 == 0o600
+    assert b"hunter2" not in path.read_bytes()
+    script = textwrap.dedent(f"""
+        from coredumpd.catalog import Catalog
+        with Catalog.open_readonly({str(path)!r}) as c:
+            rows = c.query()
+            print(c.has_details, len(rows), rows[0].context_json, rows[0].signature)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         user=65534, group=65534, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "1", "None", "ab"]
+    with Catalog.open_readonly(path) as catalog:  # root reads everything
+        assert catalog.has_details and b"hunter2" in catalog.query()[0].context.environ
+    shutil.rmtree(public)

@@ -1,0 +1,51 @@
+"""``coredumpd info [MATCH…]``: everything known about the matching crashes (the newest one
+when no match is given, as coredumpctl)."""
+
+from __future__ import annotations
+
+import argparse
+
+from coredumpd.cli.options import add_json_argument, add_selection_arguments
+
+HELP_ORDER = 15
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("info", help="show crashes in full, with every thread's backtrace")
+    add_selection_arguments(parser)
+    add_json_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from coredumpd.cli.details import build_info
+    from coredumpd.cli.options import UsageError, nothing_found, pick_many, search
+    from coredumpd.cli.render import emit_json, error, make_console, render_info, warning
+    from coredumpd.errors import CoredumpError
+
+    try:
+        found = search(args, details=True)
+    except (UsageError, CoredumpError) as err:
+        error(str(err))
+        return 1
+    if not args.quiet:
+        for line in found.warnings:
+            warning(line)
+    if not args.matches and args.nth is None and args.lines is None:
+        args.newest = True
+    crashes = pick_many(found.crashes, args)
+    if not crashes:
+        if not args.quiet:
+            error(nothing_found(found, args))
+        return 1
+    infos = [build_info(c) for c in crashes]
+    if args.json != "off":
+        data = [i.data for i in infos]
+        emit_json(data[0] if len(data) == 1 else data, args.json)
+        return 0
+    console = make_console()
+    for index, info in enumerate(infos):
+        if index:
+            console.print()
+        render_info(console, info)
+    return 0

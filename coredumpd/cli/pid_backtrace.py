@@ -1,0 +1,77 @@
+"""``coredumpd stack PID``: the symbolised backtrace of every thread of a running process.
+
+Every thread is held (``PTRACE_SEIZE`` + ``PTRACE_INTERRUPT``) only while registers are read and
+the stacks are unwound from its memory; symbolisation happens after the threads are detached,
+from the module files opened meanwhile. The process goes on untouched: no job-control stop, a
+signal that arrived meanwhile is handed back. (A ``backtrace --pid`` option would fit as well;
+``backtrace`` is another module's verb, so this is its own.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from coredumpd.catch_collect import collect_dump, open_tracee_handle
+from coredumpd.catch_core import layout_dump
+from coredumpd.catch_freeze import seize_all
+from coredumpd.cli.render import error
+from coredumpd.live import LiveMemory, live_file_opener
+from procfs.errors import ProcfsError
+from procfs.memory import ProcessMemory
+from unwinder.analyze import Analysis, UnwindOptions
+from unwinder.backtrace import Backtrace
+from unwinder.errors import UnwindError
+from unwinder.format import format_rich, format_systemd, to_json
+
+HELP_ORDER = 62
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("stack", help="backtrace of every thread of a running process")
+    parser.add_argument("pid", type=int, help="the process (tgid)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--format", choices=("rich", "systemd"), default="rich")
+    parser.add_argument("--max-frames", type=int, default=256)
+    parser.set_defaults(func=run)
+
+
+def live_stack(pid: int, options: UnwindOptions) -> Backtrace:
+    """Hold ``pid``, unwind every thread, let it go, then symbolise.
+
+    :raises ProcfsError: the process cannot be traced or read.
+    :raises UnwindError: the architecture cannot be unwound.
+    """
+    held = seize_all(pid)
+    try:
+        with open_tracee_handle(pid) as handle, \
+                ProcessMemory(pid, tracee=held.tids[0]) as memory:
+            dump = collect_dump(handle, held.tids, signo=0, siginfo=None, memory=memory)
+            analysis = Analysis(layout_dump(dump), LiveMemory(memory), None,
+                                live_file_opener(pid), None, None, options)
+            raw = analysis.unwind()
+    finally:
+        held.resume()
+    try:
+        backtrace = analysis.symbolize(raw)
+    finally:
+        analysis.close()
+    # nothing crashed: the first thread is only the leader
+    threads = tuple(dataclasses.replace(t, crashed=False) for t in backtrace.threads)
+    return dataclasses.replace(backtrace, threads=threads)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        backtrace = live_stack(args.pid, UnwindOptions(max_frames=args.max_frames))
+    except (ProcfsError, UnwindError) as err:
+        error(f"stack of pid {args.pid}: {err}")
+        return 1
+    if args.json:
+        sys.stdout.write(to_json(backtrace) + "\n")
+    elif args.format == "systemd":
+        sys.stdout.write(format_systemd(backtrace))
+    else:
+        sys.stdout.write(format_rich(backtrace))
+    return 0 if backtrace.threads else 1
