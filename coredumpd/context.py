@@ -89,6 +89,8 @@ FIELDS: tuple[Field, ...] = (
     # outcome of storage
     Field("filename", "COREDUMP_FILENAME", kind=str),
     Field("truncated", "COREDUMP_TRUNCATED", kind=int),
+    # how a core we wrote ourselves (catcher, snapshot) read the memory
+    Field("memory_method", "COREDUMPD_MEMORY_METHOD", kind=str),
 )
 
 FIELDS_BY_ATTR = {f.attr: f for f in FIELDS}
@@ -146,6 +148,9 @@ class CrashContext:
     machine_id: str | None = None
     filename: str | None = None
     truncated: int | None = None
+    #: the memory method that read the core's bytes and why the ones before it failed, e.g.
+    #: ``"process_vm_readv (mem: masked)"``; only for cores written by coredumpd itself
+    memory_method: str | None = None
     #: how the core was obtained: "pipe", "socket", "catch", "snapshot"
     door: str | None = None
     #: what happened to it, and why, in a few words (e.g. "over KeepFree")
