@@ -202,6 +202,10 @@ class Supervisor:
         log.info("pid %s (thread %s) dies of %s: capturing %d threads", tgid, tid,
                  signal.Signals(signo).name, len(tids))
         handle = None
+        # We write this crash's core: the kernel must not dump it again into whatever
+        # core_pattern names (RLIMIT_CORE 1 makes it skip the dump in every mode). Put back if
+        # the capture fails, so the kernel's core is the fallback.
+        previous_limit = _limit_kernel_dump(tgid)
         try:
             handle = open_tracee_handle(tgid)
             result = capture(handle, tids, signo=signo, siginfo=siginfo, door="catch",
@@ -214,6 +218,8 @@ class Supervisor:
         except Exception as err:  # noqa: BLE001 - the tree must go on whatever the capture did
             log.error("capture of pid %s failed, letting it go: %s: %s", tgid,
                       type(err).__name__, err, exc_info=log.isEnabledFor(logging.DEBUG))
+            if previous_limit is not None:
+                _set_core_limit(tgid, previous_limit)
         finally:
             held.resume()
             if handle is not None:
@@ -221,6 +227,22 @@ class Supervisor:
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _limit_kernel_dump(tgid: int) -> tuple[int, int] | None:
+    """Set ``tgid``'s RLIMIT_CORE to 1; return the previous limit (None if it failed)."""
+    try:
+        return resource.prlimit(tgid, resource.RLIMIT_CORE, (1, 1))
+    except (OSError, ValueError) as err:
+        log.warning("cannot stop the kernel from dumping pid %s too: %s", tgid, err)
+        return None
+
+
+def _set_core_limit(tgid: int, limit: tuple[int, int]) -> None:
+    try:
+        resource.prlimit(tgid, resource.RLIMIT_CORE, limit)
+    except (OSError, ValueError):
+        pass
 
 
 def _tgid(status: bytes) -> int | None:

@@ -58,8 +58,8 @@ def collect_metadata(context: CrashContext, handle: ProcessHandle) -> None:
     for what, step in steps:
         try:
             step()
-        except ProcessGone:
-            raise
+        except ProcessGone as err:
+            _still_there(handle, what, err, context)
         except (ProcfsError, OSError, ValueError) as err:
             log.info("failed to read %s of pid %s, ignoring: %s", what, context.pid, err)
             context.notes.append(f"failed to read {what}: {err}")
@@ -76,11 +76,19 @@ def _raw_files(context: CrashContext, handle: ProcessHandle) -> None:
     for name, attr in RAW_FILES.items():
         try:
             setattr(context, attr, handle.read_bytes(name))
-        except ProcessGone:
-            raise
+        except ProcessGone as err:
+            _still_there(handle, name, err, context)
         except ProcfsError as err:
             log.info("failed to read %s of pid %s, ignoring: %s", name, context.pid, err)
             context.notes.append(f"failed to read {name}: {err}")
+
+
+def _still_there(handle: ProcessHandle, what: str, err: ProcessGone, context: CrashContext) -> None:
+    """ENOENT on one /proc file means "gone" only if the process is: sandboxes (gVisor) lack
+    some files (``limits``). Raise if the pidfd no longer verifies, else note and go on."""
+    handle.verify()
+    log.info("%s of pid %s is not available, ignoring: %s", what, context.pid, err)
+    context.notes.append(f"{what} not available")
 
 
 def _units(context: CrashContext) -> None:

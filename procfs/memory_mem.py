@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import threading
 from collections.abc import Sequence
 
@@ -78,8 +79,13 @@ class MemFileReader:
         try:
             magic = fd_filesystem_magic(self.fd)
         except OSError as err:
-            self.close()
-            raise MethodUnavailable(f"fstatfs on /proc/{pid}/mem failed: {err}") from err
+            # gVisor answers ENOSYS to fstatfs on it: tell a mask by its file type instead
+            # (the real file is a regular file; /dev/null bound over it is a character device)
+            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+                self.close()
+                raise MethodUnavailable(f"/proc/{pid}/mem is masked (fstatfs: {err}; "
+                                        "not a regular file)") from err
+            magic = PROC_SUPER_MAGIC
         if magic != PROC_SUPER_MAGIC:
             self.close()
             raise MethodUnavailable(

@@ -3,12 +3,14 @@ the command's, and the cores we write load in gdb like the kernel's."""
 
 from __future__ import annotations
 
+import resource
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.catch.conftest import Store, core_file, our_backtraces, run
+from tests.e2e.catch.conftest import COREDUMPD, REPO, Store, core_file, our_backtraces, run
 from tests.support.crash import Crash
 from tests.support.oracles import gdb_threads
 from unwinder.core import CoreReader
@@ -108,3 +110,18 @@ def test_masked_mem_uses_process_vm_readv(catch_sysctls, store: Store, crasher: 
     (row,) = rows
     assert row.context.memory_method.startswith("process_vm_readv (mem:"), row.context.memory_method
     assert own_frames(our_backtraces(row)[row.tid]) == ["crash_now", "main"]
+
+
+def test_caught_crash_is_not_dumped_again_by_the_kernel(catch_sysctls, store: Store,
+                                                         crasher: Path) -> None:
+    """The catcher writes the core; the kernel must not write a second one into core_pattern
+    (here a file pattern, RLIMIT_CORE unlimited: without the guard the kernel would dump)."""
+    pattern = Path(Path("/proc/sys/kernel/core_pattern").read_text().strip())
+    before = set(pattern.parent.glob("core.*"))
+    proc = subprocess.run([*COREDUMPD, "catch", "--state-dir", str(store.path), "--",
+                           str(crasher), "segv"], capture_output=True, cwd=REPO, timeout=90,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (-1, -1)))
+    assert proc.returncode == -signal.SIGSEGV
+    rows = store.new_rows()
+    assert len(rows) == 1 and rows[0].storage_state == "present"
+    assert set(pattern.parent.glob("core.*")) == before
