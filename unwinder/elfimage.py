@@ -13,12 +13,14 @@ from typing import BinaryIO
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from unwinder.core.constants import ELF_MAGIC, ET, PT
+from unwinder.core.constants import ELF_MAGIC, ET, PN_XNUM, PT
 from unwinder.core.elfstructs import Elf64_Ehdr, Elf64_Phdr
 from unwinder.core.parse import parse_notes
 from unwinder.errors import CorruptCore, FaultError, UnwindError
 
 NT_GNU_BUILD_ID = 3
+#: a larger PT_NOTE is not searched for a build-id
+MAX_NOTE_SEGMENT = 1 << 16
 #: Errors a third-party ELF parser may raise on a hostile file (pyelftools has raised each).
 ELF_PARSE_ERRORS = (ELFError, struct.error, ValueError, OverflowError, IndexError, KeyError,
                     AttributeError, TypeError, UnicodeDecodeError, AssertionError)
@@ -88,7 +90,7 @@ def layout_from_memory(read: Callable[[int, int], bytes], base: int) -> ImageLay
         bias = base - (first.p_vaddr - first.p_offset)
         build_id = None
         for p in phdrs:
-            if p.p_type == PT.NOTE and 0 < p.p_filesz <= 1 << 16:
+            if p.p_type == PT.NOTE and 0 < p.p_filesz <= MAX_NOTE_SEGMENT:
                 try:
                     data = read(bias + p.p_vaddr, p.p_filesz)
                 except FaultError:
@@ -120,7 +122,16 @@ def open_elf(stream: BinaryIO) -> ELFFile:
 
 
 def layout_from_elffile(elf: ELFFile) -> ImageLayout:
+    """The layout of an ELF file opened with pyelftools.
+
+    ELF64 little-endian program headers are unpacked here with ``struct``: pyelftools'
+    ``iter_segments`` builds a ``DynamicSegment`` for ``PT_DYNAMIC``, which builds every
+    section on the way, parsing the ``.gnu.hash`` tables (half of a warm backtrace of node).
+    """
     try:
+        header = elf.header
+        if elf.elfclass == 64 and elf.little_endian and header["e_phnum"] != PN_XNUM:
+            return _layout_from_phdrs(elf)
         loads = tuple(
             LoadSegment(s["p_offset"], s["p_vaddr"], s["p_filesz"], s["p_memsz"], s["p_flags"])
             for s in elf.iter_segments() if s["p_type"] == "PT_LOAD")
@@ -134,6 +145,30 @@ def layout_from_elffile(elf: ELFFile) -> ImageLayout:
         return ImageLayout(ET[elf["e_type"].removeprefix("ET_")], loads, build_id)
     except ELF_PARSE_ERRORS as err:
         raise BadImage(f"malformed ELF file: {err}") from err
+
+
+def _layout_from_phdrs(elf: ELFFile) -> ImageLayout:
+    header = elf.header
+    count = header["e_phnum"]
+    if count and header["e_phentsize"] != Elf64_Phdr.size():
+        raise BadImage(f"program headers of {header['e_phentsize']} bytes, ELF64 uses 56")
+    table = _read_file(elf, header["e_phoff"], count * Elf64_Phdr.size()) if count else b""
+    phdrs = Elf64_Phdr.iter_unpack(table)
+    loads = tuple(LoadSegment(p.p_offset, p.p_vaddr, p.p_filesz, p.p_memsz, p.p_flags)
+                  for p in phdrs if p.p_type == PT.LOAD)
+    build_id = None
+    for p in phdrs:
+        if p.p_type == PT.NOTE and 0 < p.p_filesz <= MAX_NOTE_SEGMENT:
+            build_id = _build_id_from_notes(_read_file(elf, p.p_offset, p.p_filesz)) or build_id
+    return ImageLayout(ET[elf["e_type"].removeprefix("ET_")], loads, build_id)
+
+
+def _read_file(elf: ELFFile, offset: int, size: int) -> bytes:
+    elf.stream.seek(offset)
+    data = elf.stream.read(size)
+    if len(data) != size:
+        raise BadImage(f"ELF file truncated: {len(data)} of {size} bytes at {offset:#x}")
+    return data
 
 
 def elf_debuglink(elf: ELFFile) -> tuple[str, int] | None:

@@ -8,13 +8,14 @@ their DWARF.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from io import BytesIO
 from typing import TYPE_CHECKING
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
+from unwinder.symbols.abbrev import AbbrevTable, parse_abbrev_table
 from unwinder.symbols.elfguard import guard
 from unwinder.symbols.sections import read_section
 
@@ -25,6 +26,10 @@ _SECTIONS = (
     "info", "aranges", "abbrev", "str", "line", "frame", "loc", "ranges", "pubtypes",
     "pubnames", "addr", "str_offsets", "line_str", "loclists", "rnglists", "types",
 )
+#: decompressed on first :meth:`DwarfData.get`, never for pyelftools: DIE walks do not need
+#: them, and the line table usually comes from the cache (a sixth of a warm backtrace went
+#: to inflating ``.debug_line`` and ``.debug_loclists`` of libc's debug file)
+_LAZY = frozenset({"line", "frame", "loc", "pubtypes", "pubnames", "loclists"})
 
 
 @dataclass
@@ -35,12 +40,16 @@ class DwarfData:
     little_endian: bool
     address_size: int
     machine_arch: str
+    #: where the :data:`_LAZY` sections are read from on first use
+    elffile: ELFFile | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, elffile: ELFFile) -> DwarfData | None:
         """The file's DWARF, ``None`` when it has no ``.debug_info``."""
         sections = {}
         for short in _SECTIONS:
+            if short in _LAZY:
+                continue
             data = read_section(elffile, f".debug_{short}")
             if data is not None:
                 sections[short] = data
@@ -48,22 +57,29 @@ class DwarfData:
             return None
         with guard("ELF header"):
             arch = elffile.get_machine_arch()
-        return cls(sections, elffile.little_endian, elffile.elfclass // 8, arch)
+        return cls(sections, elffile.little_endian, elffile.elfclass // 8, arch, elffile)
 
     def get(self, short: str) -> bytes | None:
+        """Section ``.debug_<short>``, decompressed; ``None`` when absent.
+
+        :raises SymbolError: a lazily read section is malformed.
+        """
+        if short not in self.sections and short in _LAZY and self.elffile is not None:
+            self.sections[short] = read_section(self.elffile, f".debug_{short}")  # type: ignore[assignment]
         return self.sections.get(short)
 
     @cached_property
     def dwarfinfo(self) -> DWARFInfo:
         """pyelftools over our section bytes (for DIE walks)."""
         def descriptor(short: str) -> DebugSectionDescriptor | None:
-            data = self.sections.get(short)
+            data = None if short in _LAZY else self.sections.get(short)
             if data is None:
                 return None
             return DebugSectionDescriptor(BytesIO(data), f".debug_{short}", 0, len(data), 0)
 
         with guard("DWARF"):
-            return DWARFInfo(
+            return _DWARFInfo(
+                self.sections["abbrev"],
                 config=DwarfConfig(little_endian=self.little_endian,
                                    default_address_size=self.address_size,
                                    machine_arch=self.machine_arch),
@@ -84,3 +100,18 @@ class DwarfData:
         """pyelftools' range-list reader (one instance; it is rebuilt on every call)."""
         with guard("DWARF range lists"):
             return self.dwarfinfo.range_lists()
+
+
+class _DWARFInfo(DWARFInfo):
+    """pyelftools' ``DWARFInfo`` with our abbreviation tables (:mod:`.abbrev`)."""
+
+    def __init__(self, abbrev: bytes, **sections) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**sections)
+        self._abbrev = abbrev
+        self._abbrev_tables: dict[int, AbbrevTable] = {}
+
+    def get_abbrev_table(self, offset: int) -> AbbrevTable:  # type: ignore[override]
+        table = self._abbrev_tables.get(offset)
+        if table is None:
+            table = self._abbrev_tables[offset] = parse_abbrev_table(self._abbrev, offset)
+        return table

@@ -61,8 +61,7 @@ class _Dwarf:
         self.scopes: dict[int, CUScopes] = {}
         if cache is not None and cache_key is not None:
             self.whole = cache.load_lines(cache_key)
-            line = data.get("line") or b""
-            if self.whole is None and len(line) <= MAX_WHOLE_LINE_TABLE:
+            if self.whole is None and len(data.get("line") or b"") <= MAX_WHOLE_LINE_TABLE:
                 try:
                     self.whole = self._decode_all()
                 except SymbolError as err:

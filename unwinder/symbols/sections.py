@@ -9,9 +9,10 @@ declared size is checked and capped so a corrupt header cannot ask for gigabytes
 from __future__ import annotations
 
 import struct
+import weakref
 import zlib
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
@@ -33,11 +34,26 @@ class ELFCOMPRESS(IntEnum):
     ZSTD = 2
 
 
+#: section name -> header, per open file
+_HEADERS: weakref.WeakKeyDictionary[ELFFile, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def section_header(elffile: ELFFile, name: str):
-    """The pyelftools header container of section ``name``, or ``None``."""
+    """The pyelftools header container of section ``name``, or ``None``.
+
+    Headers and names only: ``get_section_by_name`` builds every section object on its first
+    call, parsing the ``.gnu.hash`` tables on the way (a quarter of a warm backtrace). The
+    last section of a name wins, as in pyelftools.
+    """
     with guard(f"section headers ({name})"):
-        section = elffile.get_section_by_name(name)
-        return None if section is None else section.header
+        headers = _HEADERS.get(elffile)
+        if headers is None:
+            headers = {}
+            for index in range(elffile.num_sections()):
+                header = elffile._get_section_header(index)
+                headers[elffile._get_section_name(header)] = header
+            _HEADERS[elffile] = headers
+        return headers.get(name)
 
 
 def read_raw(elffile: ELFFile, offset: int, size: int, what: str) -> bytes:
