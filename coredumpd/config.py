@@ -64,6 +64,13 @@ class Config:
     max_concurrency: int = 8
     #: deadline for one crash, in seconds (systemd: RuntimeMaxSec=5min)
     dump_timeout_sec: float = 300.0
+    #: token-bucket rate limits at the kernel door: a bucket of ``burst`` tokens refilled over
+    #: ``interval``; 0 turns a limit off (see :mod:`coredumpd.policy`)
+    rate_limit_interval_sec: float = 60.0
+    rate_limit_burst: int = 10
+    unit_rate_limit_burst: int = 30
+    #: full cores kept per crash signature; repeats keep metadata and backtrace (None: all)
+    full_cores_per_signature: int | None = None
     #: the files that were read, in order
     sources: tuple[Path, ...] = ()
 
@@ -181,6 +188,16 @@ def _parse_positive_timespan(text: str) -> float:
     return value
 
 
+def _parse_count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a non-negative integer")
+    return int(text)
+
+
+def _parse_count_or_infinity(text: str) -> int | None:
+    return None if text == "infinity" else _parse_count(text)
+
+
 def _parse_directory(text: str) -> Path:
     if not text.startswith("/"):
         raise ValueError(f"{text!r} is not an absolute path")
@@ -225,6 +242,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("Coredumpd", "KernelSocket", "kernel_socket", _parse_kernel_socket),
     Setting("Coredumpd", "MaxConcurrency", "max_concurrency", _parse_positive_int),
     Setting("Coredumpd", "DumpTimeoutSec", "dump_timeout_sec", _parse_positive_timespan),
+    Setting("Coredumpd", "RateLimitIntervalSec", "rate_limit_interval_sec", _parse_positive_timespan),
+    Setting("Coredumpd", "RateLimitBurst", "rate_limit_burst", _parse_count),
+    Setting("Coredumpd", "UnitRateLimitBurst", "unit_rate_limit_burst", _parse_count),
+    Setting("Coredumpd", "FullCoresPerSignature", "full_cores_per_signature",
+            _parse_count_or_infinity),
 )
 _BY_KEY = {(s.section, s.key): s for s in SETTINGS}
 #: sections whose unknown keys are errors (ours); in others they are ignored with a warning

@@ -1,5 +1,10 @@
 """Installing coredumpd as the kernel's core handler, and putting things back.
 
+Three doors: ``@@<KernelSocket>`` (6.17+: request/ack, REJECT at the door), ``@<KernelSocket>``
+(6.16), and the pipe helper. The socket door needs the daemon listening first, and install
+checks it: a pattern pointing at nobody loses every crash. The pipe wrapper is written in every
+mode (the daemon falls back to it when it stops while the socket door is installed).
+
 ``install`` writes a small wrapper (so the kernel's pattern stays under 127 bytes whatever the
 paths and carries our options, since the helper gets an empty environment), then
 ``core_pattern`` (read back: the kernel truncates silently), ``core_pipe_limit`` and
@@ -42,6 +47,8 @@ class Installed:
     wrapper: Path
     previous: dict[str, str]
     persisted: Path | None
+    #: why ``auto`` did not pick the socket (None when it did, or for ``pipe``)
+    reason: str | None = None
 
 
 def helper_command() -> Path:
@@ -74,34 +81,68 @@ def pipe_pattern(wrapper: Path) -> str:
     return pattern
 
 
+MODES = ("auto", "pipe", "socket")
+CORE_MODES = Path("/proc/sys/kernel/core_modes")
+#: ``@`` mode waits for the server's close only when core_pipe_limit != 0 (it is not a limit
+#: there); ``@@`` ignores it and asks with COREDUMP_WAIT instead
+SOCKET_PIPE_LIMIT = "64"
+
+
 def install(*, state_dir: Path, mode: str = "auto", helper_dir: Path = DEFAULT_HELPER_DIR,
-            config: Path | None = None, persist: bool = True, lock: bool = True) -> Installed:
-    """Install the pipe door. ``lock=False`` is for a caller that already holds the
-    core_pattern flock (flock is per open file: taking it again would wait forever)."""
+            config: Path | None = None, persist: bool = True, lock: bool = True,
+            kernel_socket: Path | None = None) -> Installed:
+    """Install a door: ``pipe``, ``socket`` (``@@`` where the kernel speaks it, else ``@``), or
+    ``auto`` (the socket when the kernel has it and a daemon listens on ``kernel_socket``,
+    the pipe otherwise). The pattern never points at a socket nobody listens on.
+
+    ``lock=False`` is for a caller that already holds the core_pattern flock (flock is per
+    open file: taking it again would wait forever)."""
     if os.geteuid() != 0:
         raise InstallError("installing changes kernel settings: run as root")
-    if mode not in ("auto", "pipe"):
-        raise InstallError(f"mode {mode!r} is not available yet: the kernel socket door is not "
-                           "built; use --mode pipe")
+    if mode not in MODES:
+        raise InstallError(f"unknown mode {mode!r} (use {', '.join(MODES)})")
     state_dir.mkdir(parents=True, exist_ok=True)
     wrapper = write_wrapper(helper_dir, state_dir=state_dir, config=config)
-    pattern = pipe_pattern(wrapper)
-    values = {"core_pattern": pattern, "core_pipe_limit": "0", "suid_dumpable": "2"}
+    fallback = pipe_pattern(wrapper)
+    reason = None
+    if mode != "pipe":
+        reason = socket_unavailable(kernel_socket)
+        if reason is not None and mode == "socket":
+            raise InstallError(f"cannot install the socket door: {reason}")
+    use_socket = mode != "pipe" and reason is None
     with _locked(lock):
         saved_path = state_dir / SAVED
         previous = _load_saved(saved_path)
         if previous is None or read_sysctl("core_pattern") != previous.get("installed_pattern"):
             previous = {name: read_sysctl(name) for name in SETTINGS}
         try:
-            for name, value in values.items():
-                write_sysctl(name, value)
+            if use_socket:
+                assert kernel_socket is not None
+                _write_all({"suid_dumpable": "2", "core_pipe_limit": "0"})
+                pattern = write_socket_pattern(kernel_socket)
+                if pattern is None:
+                    reason = "the kernel refuses @@ and @ patterns (before 6.16)"
+                    if mode == "socket":
+                        raise InstallError(f"cannot install the socket door: {reason}")
+                    use_socket = False
+                elif pattern.startswith("@") and not pattern.startswith("@@"):
+                    write_sysctl("core_pipe_limit", SOCKET_PIPE_LIMIT)
+            if not use_socket:
+                pattern = fallback
+                _write_all({"core_pattern": pattern, "core_pipe_limit": "0", "suid_dumpable": "2"})
         except (OSError, SysctlError) as err:
             for name, value in previous.items():
                 if name in SETTINGS:
                     _quiet_write(name, value)
-            raise InstallError(f"cannot set {name}: {err}") from err
+            raise InstallError(f"cannot set the crash sysctls: {err}") from err
+        except InstallError:
+            for name, value in previous.items():
+                if name in SETTINGS:
+                    _quiet_write(name, value)
+            raise
+        values = {name: read_sysctl(name) for name in SETTINGS}
         saved = {**{k: v for k, v in previous.items() if k in SETTINGS}, "installed_pattern": pattern,
-                 "wrapper": str(wrapper)}
+                 "wrapper": str(wrapper), "fallback_pattern": fallback}
         _atomic_write(saved_path, json.dumps(saved, indent=1))
     persisted = None
     if persist:
@@ -109,7 +150,87 @@ def install(*, state_dir: Path, mode: str = "auto", helper_dir: Path = DEFAULT_H
                       + "".join(f"kernel.{k} = {v}\n" if k != "suid_dumpable" else f"fs.{k} = {v}\n"
                                 for k, v in values.items()))
         persisted = SYSCTL_D
-    return Installed("pipe", pattern, wrapper, {k: previous[k] for k in SETTINGS}, persisted)
+    kind = "pipe" if not use_socket else "@@" if pattern.startswith("@@") else "@"
+    return Installed(kind, pattern, wrapper, {k: previous[k] for k in SETTINGS}, persisted, reason)
+
+
+def socket_unavailable(kernel_socket: Path | None) -> str | None:
+    """Why the socket door cannot be installed now, or None. Checks what can be checked
+    without touching core_pattern: the kernel's advertised modes and a listening daemon."""
+    if kernel_socket is None:
+        return "no kernel socket path given"
+    try:
+        modes = CORE_MODES.read_text().split()
+    except OSError:
+        modes = None  # older than core_modes: trying the pattern will tell
+    if modes is not None and "socket" not in modes:
+        return f"this kernel has no coredump socket (core_modes: {', '.join(modes)})"
+    from socket_server.listening import is_listening
+
+    if not is_listening(kernel_socket):
+        return (f"no daemon listens on {kernel_socket}: start `coredumpd serve` first "
+                "(a pattern pointing at nobody loses every crash)")
+    return None
+
+
+def write_socket_pattern(kernel_socket: Path) -> str | None:
+    """Set ``@@<path>``, else ``@<path>``, detected by trying: a kernel without the mode refuses
+    the write with EINVAL (``@@`` is 6.17+, ``@`` 6.16+). Returns the pattern set, or None."""
+    import errno
+
+    for prefix in ("@@", "@"):
+        pattern = f"{prefix}{kernel_socket}"
+        if len(pattern) > MAX_PATTERN:
+            raise InstallError(f"core_pattern would be {len(pattern)} bytes (the kernel keeps "
+                               f"{MAX_PATTERN}): choose a shorter KernelSocket=")
+        try:
+            write_sysctl("core_pattern", pattern)
+            return pattern
+        except OSError as err:
+            if err.errno != errno.EINVAL:
+                raise
+    return None
+
+
+def fall_back_to_pipe(state_dir: Path, kernel_socket: Path, *, wait: float = 2.0) -> str | None:
+    """Called by a daemon that stops: if core_pattern points at its socket, point it at the
+    pipe helper instead (which handles crashes itself when no daemon answers). Returns the
+    pattern written, or None when nothing had to change. The flock is tried for ``wait``
+    seconds; a dangling socket pattern is worse than a write without it."""
+    import time
+
+    ours = {f"@@{kernel_socket}", f"@{kernel_socket}"}
+    if read_sysctl("core_pattern") not in ours:
+        return None
+    saved = _load_saved(state_dir / SAVED) or {}
+    fallback = saved.get("fallback_pattern")
+    if not fallback:
+        return None
+    fd = os.open(CORE_PATTERN, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        if read_sysctl("core_pattern") not in ours:
+            return None
+        write_sysctl("core_pipe_limit", "0")
+        write_sysctl("core_pattern", fallback)
+        saved["installed_pattern"] = fallback
+        _atomic_write(state_dir / SAVED, json.dumps(saved, indent=1))
+        return fallback
+    finally:
+        os.close(fd)
+
+
+def _write_all(values: dict[str, str]) -> None:
+    for name, value in values.items():
+        write_sysctl(name, value)
 
 
 def uninstall(*, state_dir: Path, lock: bool = True) -> dict[str, str]:

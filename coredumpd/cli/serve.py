@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import select
 import signal
 import socket
 import sys
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from coredumpd.runtime import handle_handoff, load
     from pipe_helper.hygiene import drop_dumpable
     from socket_server.handoff import HandoffServer, bind_private_socket
-    from socket_server.kernel_socket import KernelSocketServer, bind_kernel_socket
+    from socket_server.kernel_socket import BACKLOG, KernelSocketServer, bind_kernel_socket
 
     logging.basicConfig(level=logging.INFO, format="coredumpd: %(message)s")
     drop_dumpable()  # our own crash must never come back to us
@@ -54,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
         error(str(err))
         return 1
     kernel_sock = inherited.pop(str(config.kernel_socket), None)
-    if kernel_sock is None:
+    if kernel_sock is not None:
+        kernel_sock.listen(BACKLOG)  # systemd's default backlog may be smaller
+    else:
         try:
             kernel_sock = bind_kernel_socket(config.kernel_socket)
         except (CoredumpError, OSError) as err:
@@ -66,16 +70,14 @@ def run(args: argparse.Namespace) -> int:
     kernel = KernelSocketServer(kernel_sock, runtime) if kernel_sock is not None else None
     handoff = HandoffServer(handoff_sock, lambda h: handle_handoff(_current(kernel, runtime), h),
                             max_workers=config.max_concurrency)
-    wake = threading.Event()
-    requests: set[str] = set()
-
-    def request(what: str) -> None:  # the handlers only queue an event
-        requests.add(what)
-        wake.set()
-
+    # The handlers only queue a request; the main loop wakes up through the wakeup fd. (No
+    # Event.set() in a handler: it takes a lock the interrupted main thread may be holding.)
+    requests: list[str] = []
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     for signo in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signo, lambda *_: request("stop"))
-    signal.signal(signal.SIGHUP, lambda *_: request("reload"))
+        signal.signal(signo, lambda *_: requests.append("stop"))
+    signal.signal(signal.SIGHUP, lambda *_: requests.append("reload"))
     threads = [threading.Thread(target=handoff.serve_forever, name="accept-handoff", daemon=True)]
     if kernel is not None:
         threads.append(threading.Thread(target=kernel.serve_forever, name="accept-kernel",
@@ -86,10 +88,11 @@ def run(args: argparse.Namespace) -> int:
     _notify("READY=1\nSTATUS=taking crashes on " + ", ".join(where))
     logging.info("listening on %s (state in %s)", ", ".join(where), config.state_directory)
     while "stop" not in requests:
-        wake.wait(STATUS_EVERY)
-        wake.clear()
+        select.select([wake_r], [], [], STATUS_EVERY)
+        _drain(wake_r)
         if "reload" in requests:
-            requests.discard("reload")
+            while "reload" in requests:
+                requests.remove("reload")
             _reload(args, kernel, config)
         elif kernel is not None:
             _notify("STATUS=" + _status(kernel))
@@ -142,6 +145,14 @@ def _reload(args: argparse.Namespace, kernel, config) -> None:  # type: ignore[n
     logging.info("configuration reloaded from %s",
                  ", ".join(str(p) for p in new.sources) or "defaults")
     _notify("READY=1\nSTATUS=configuration reloaded")
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 256):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _fall_back(config) -> None:  # type: ignore[no-untyped-def]

@@ -80,7 +80,9 @@ class PipeDoor:
 
 
 def _write_config(path: Path, socket: Path, extra: str = "") -> None:
-    path.write_text(f"[Coredump]\n{extra}\n[Coredumpd]\nHandoffSocket={socket}\n")
+    # both sockets private to the test: never the system's /run/coredumpd
+    path.write_text(f"[Coredump]\n{extra}\n[Coredumpd]\nHandoffSocket={socket}\n"
+                    f"KernelSocket={socket.with_name('kernel.sock')}\n")
 
 
 @pytest.fixture
