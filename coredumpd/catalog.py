@@ -392,6 +392,13 @@ class Catalog:
 
         return self._call("add a crash", insert)
 
+    def full_core_counts(self) -> dict[str, int]:
+        """How many full (stored) cores each signature has: seeds the per-signature policy."""
+        rows = self._call("count cores by signature", lambda: self._conn.execute(
+            "SELECT signature, count(*) FROM crashes WHERE signature IS NOT NULL AND "
+            "storage_state IN ('present', 'truncated') GROUP BY signature").fetchall())
+        return {signature: n for signature, n in rows}
+
     def set_backtrace(self, id: int, backtrace_json: str | None, signature: str | None) -> None:
         def update() -> None:
             with self._write() as conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
+from coredumpd.signature import signature_from_parts
 from procfs.errors import MemoryFault, ProcfsError
 from procfs.memory import ProcessMemory
 from unwinder.analyze import DEFAULT_OPTIONS, Analysis, UnwindOptions, backtrace_from_memory
@@ -86,6 +87,23 @@ class LiveAnalysis:
 
     def symbolize(self, raw: list) -> Backtrace:  # type: ignore[type-arg]
         return self._analysis.symbolize(raw)
+
+    def signature(self, raw: list) -> str | None:  # type: ignore[type-arg]
+        """The crash signature from the raw frames (no symbols needed): the same value
+        :func:`~coredumpd.signature.crash_signature` gives the symbolised backtrace."""
+        crashed = next((unwound for _, was_crashed, unwound in raw if was_crashed), None)
+        if crashed is None:
+            return None
+        parts = []
+        for frame in crashed.frames:
+            module = self._analysis.modules.find(frame.pc)
+            if module is None:
+                parts.append((None, None, None))
+                continue
+            key = module.build_id.hex() if module.build_id else module.path.rsplit(b"/", 1)[-1].decode(
+                "utf-8", "backslashreplace")
+            parts.append((key, frame.pc - module.start, None))
+        return signature_from_parts(parts)
 
     def close(self) -> None:
         self._memory.close()

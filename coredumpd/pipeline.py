@@ -16,6 +16,8 @@ No step after the head may lose the crash: each failure is logged and noted on t
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import os
 import tempfile
@@ -29,6 +31,7 @@ from coredumpd.context import CrashContext
 from coredumpd.journal import build_entry, send_entry
 from coredumpd.live import LiveAnalysis
 from coredumpd.metadata import collect_metadata
+from coredumpd.policy import SignatureLimit
 from coredumpd.signals import signal_name
 from coredumpd.signature import crash_signature
 from coredumpd.storage import StorageLimits, StoredCore, decompress_to, store_core
@@ -74,8 +77,11 @@ class Pipeline:
 
     def __init__(self, *, state_dir: Path, limits: StorageLimits, catalog: Catalog,
                  storage: bool = True, journal: bool = True,
-                 journal_size_max: int | None = None) -> None:
+                 journal_size_max: int | None = None,
+                 signatures: SignatureLimit | None = None) -> None:
         self.journal_size_max = journal_size_max
+        #: "a full core for the first K of each signature"; None: every core is kept
+        self.signatures = signatures
         self.state_dir = state_dir
         self.core_dir = state_dir / "coredump"
         self.core_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
@@ -122,12 +128,24 @@ class Pipeline:
             if live is not None:
                 raw = _attempt("unwind the live process", None, live.unwind, context)
 
+        # Repeats of a known crash keep metadata and backtrace only (decided before a byte of
+        # the core is written: the signature needs no symbols).
+        keep_core = self.storage
+        if keep_core and self.signatures is not None and self.signatures.enabled and raw:
+            signature = _attempt("compute the crash signature", None,
+                                 lambda: live.signature(raw), context)
+            if not self.signatures.full_core(signature):
+                keep_core = False
+                context.notes.append(f"repeat of signature {signature}: full cores are kept for "
+                                     f"the first {self.signatures.first}; metadata and backtrace only")
+
         stored = None
-        if self.storage:
+        if keep_core:
             stored = _attempt("store the core", None, lambda: store_core(
                 self.core_dir, context, bytes(recorder.data), stream,
                 expected=head.core.expected_size if head is not None else None,
                 limits=self.limits, rlimit=context.rlimit, on_received=release), context)
+        _trim_heap()  # the store's buffers and compressor contexts, before symbols load
         if stored is None:
             _drain(stream)
             if release is not None:
@@ -167,6 +185,8 @@ class Pipeline:
             _attempt("vacuum", None, lambda: vacuum(
                 self.core_dir, max_use=self.limits.max_use, keep_free=self.limits.keep_free,
                 keep={stored.path}))
+        del live, raw
+        _give_back_memory()
         return PipelineResult(row_id, context, stored, backtrace, source, sent)
 
     def _offline_backtrace(self, path: Path) -> Backtrace:
@@ -187,6 +207,34 @@ def _attempt(what: str, default: T, step: Callable[[], T], context: CrashContext
         if context is not None:
             context.notes.append(f"failed to {what}: {err}")
         return default
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc; absent from musl
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+def _trim_heap() -> None:
+    """Hand every free page of every malloc arena back to the system. glibc keeps freed
+    memory of non-main arenas (each worker thread has one) mapped, so without this a
+    long-lived daemon's RSS only grows to the biggest crash it has seen."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _give_back_memory() -> None:
+    """After a crash: free the analysis' reference cycles (pyelftools DIEs, the module map),
+    then trim the heap."""
+    gc.collect()
+    _trim_heap()
 
 
 def _drain(fd: int) -> int:

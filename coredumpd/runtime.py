@@ -12,7 +12,7 @@ from coredumpd.catalog import Catalog
 from coredumpd.config import Config, Storage, load_config
 from coredumpd.context import CrashContext
 from coredumpd.pipeline import Pipeline
-from coredumpd.policy import Policy
+from coredumpd.policy import Policy, SignatureLimit
 from coredumpd.storage import StorageLimits
 from procfs.errors import ProcfsError
 from procfs.handle import ProcessHandle
@@ -38,9 +38,17 @@ def pipeline_for(config: Config) -> Pipeline:
                            external_size_max=config.external_size_max,
                            compress=config.compress, keep_free=config.keep_free,
                            max_use=config.max_use)
-    return Pipeline(state_dir=state, limits=limits, catalog=Catalog.open(state / CATALOG),
+    catalog = Catalog.open(state / CATALOG)
+    signatures = None
+    if config.full_cores_per_signature is not None:
+        signatures = SignatureLimit(config.full_cores_per_signature)
+        try:
+            signatures.seed(catalog.full_core_counts())
+        except Exception as err:  # noqa: BLE001 - optional: only the history is lost
+            log.warning("failed to count cores per signature, ignoring: %s", err)
+    return Pipeline(state_dir=state, limits=limits, catalog=catalog,
                     storage=config.storage != Storage.NONE,
-                    journal_size_max=config.journal_size_max)
+                    journal_size_max=config.journal_size_max, signatures=signatures)
 
 
 def open_pipeline(*, state_dir: str | None = None, config_path: str | None = None) -> Pipeline:

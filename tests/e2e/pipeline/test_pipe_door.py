@@ -44,7 +44,7 @@ def test_crash_without_daemon_is_handled_by_the_helper(pipe_door: PipeDoor, cras
     st = path.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0
     assert os.getxattr(path, "user.coredump.pid") == str(pid).encode()
-    entry = wait_for_journal(pid)
+    entry = wait_for_journal(pid, str(path))
     assert entry["COREDUMP_SIGNAL"] == "11"
     assert entry["COREDUMP_FILENAME"] == str(path)
     assert "Stack trace of thread" in entry["MESSAGE"] and "crash_now" in entry["MESSAGE"]
@@ -105,3 +105,17 @@ def test_fifty_concurrent_crashes_are_all_recorded(pipe_door: PipeDoor, crasher:
     rows = {r.pid: r for r in pipe_door.catalog_rows()}
     assert set(pids) <= set(rows)
     assert all(rows[p].storage_state == "present" for p in pids)
+
+
+def test_repeats_of_a_signature_keep_metadata_and_backtrace_only(pipe_door: PipeDoor,
+                                                                 crasher: Path) -> None:
+    pipe_door.config.write_text(pipe_door.config.read_text().replace(
+        "[Coredumpd]\n", "[Coredumpd]\nFullCoresPerSignature=1\n"))
+    rows = [pipe_door.wait_for(pipe_door.crash([crasher, "segv"])) for _ in range(3)]
+    assert [r.storage_state for r in rows] == ["present", "none", "none"]
+    signature = rows[0].signature
+    assert signature and all(r.signature == signature for r in rows)
+    for row in rows[1:]:
+        # decided before storage from the raw frames: the same signature as the symbolised one
+        assert any(f"repeat of signature {signature}" in note for note in row.notes), row.notes
+        assert row.backtrace_json and "crash_now" in row.backtrace_json
