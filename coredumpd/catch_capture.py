@@ -29,6 +29,7 @@ from procfs.errors import ProcessGone, ProcfsError
 from procfs.handle import ProcessHandle
 from procfs.memory import ProcessMemory
 from procfs.memory_base import MemoryMethod
+from procfs.parse.maps import Perm
 from procfs.siginfo import Siginfo
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,9 @@ def capture(handle: ProcessHandle, tids: list[int], *, signo: int, siginfo: Sigi
                     size = 0
                 else:
                     context.memory_method = source.describe()
+                    missing = _probe_untried(handle.pid, dump, memory)
+                    if missing:
+                        context.memory_method += f" [also unavailable here: {missing}]"
                     if source.unreadable:
                         context.notes.append(f"{source.unreadable} bytes of memory were "
                                              f"unreadable and are zeros in the core")
@@ -143,6 +147,31 @@ def _slow_path_skip(dump: ProcessDump, memory: ProcessMemory) -> list[tuple[int,
     except ProcfsError:
         return []
     return dead_stack(dump) if probe.method == MemoryMethod.PTRACE else []
+
+
+#: methods probed after the capture when the capture did not need them (not ptrace: the
+#: threads may already be running again)
+_PROBED = (MemoryMethod.MEM, MemoryMethod.PROCESS_VM_READV)
+
+
+def _probe_untried(pid: int, dump: ProcessDump, memory: ProcessMemory) -> str:
+    """Which of the methods the capture did not try fail on this process (a 1-byte read of a
+    readable mapping), so the record says what a sandbox lacks even when an earlier method
+    worked (gVisor: ``process_vm_readv``)."""
+    address = next((m.start for m in dump.maps if m.perms & Perm.READ), None)
+    if address is None:
+        return ""
+    failures = []
+    for method in _PROBED:
+        if method in memory.methods_tried:
+            continue
+        try:
+            with ProcessMemory(pid, methods=[method]) as probe:
+                if not probe.read(address, 1).complete:
+                    failures.append(f"{method}: short read")
+        except ProcfsError as err:
+            failures.append(f"{method}: {err}")
+    return "; ".join(failures)
 
 
 def _tried(memory: ProcessMemory) -> str | None:

@@ -111,9 +111,17 @@ def journal_entries(pid: int) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
-def wait_for_journal(pid: int, timeout: float = 30.0) -> dict:
-    wait_until(lambda: bool(journal_entries(pid)), timeout, f"the journal entry of pid {pid}")
-    return journal_entries(pid)[0]
+def wait_for_journal(pid: int, filename: str, timeout: float = 30.0) -> dict:
+    """The entry of pid ``pid`` for the core stored as ``filename`` (pids repeat across runs,
+    and the journal keeps the old entries)."""
+    def find() -> dict | None:
+        return next((e for e in journal_entries(pid) if e.get("COREDUMP_FILENAME") == filename),
+                    None)
+
+    wait_until(lambda: find() is not None, timeout, f"the journal entry of pid {pid}")
+    entry = find()
+    assert entry is not None
+    return entry
 
 
 
