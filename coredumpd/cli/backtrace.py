@@ -95,25 +95,18 @@ def run(args: argparse.Namespace) -> int:
 def run_crash(args: argparse.Namespace) -> int:
     from coredumpd.cli.corefile import copy_core, open_crash_core
     from coredumpd.cli.details import load_backtrace
-    from coredumpd.cli.options import UsageError, nothing_found, pick_one, search
+    from coredumpd.cli.options import select_one
     from coredumpd.cli.render import clean, warning
     from coredumpd.errors import CoredumpError
     from unwinder.errors import UnwindError
 
-    try:
-        found = search(args, details=True)
-    except (UsageError, CoredumpError) as err:
-        error(str(err))
+    picked = select_one(args, details=True)
+    for line in picked.warnings:
+        warning(line)
+    if picked.crash is None:
+        error(picked.error or "no coredumps found")
         return 1
-    if not args.quiet:
-        for line in found.warnings:
-            warning(line)
-    crash, more = pick_one(found.crashes, args)
-    if crash is None:
-        error(nothing_found(found, args))
-        return 1
-    if more and not args.quiet:
-        warning("more than one entry matches, ignoring rest (use --nth N to pick another)")
+    crash = picked.crash
     backtrace = load_backtrace(crash)
     if backtrace is not None:
         return _print(backtrace, args)

@@ -75,7 +75,7 @@ def run_debugger(argv: list[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.corefile import copy_core, core_size_hint, open_crash_core
-    from coredumpd.cli.options import UsageError, nothing_found, pick_one, search
+    from coredumpd.cli.options import select_one
     from coredumpd.cli.render import error, progress, warning
     from coredumpd.errors import CoredumpError
 
@@ -83,22 +83,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         extra = shlex.split(args.debugger_arguments)
         debugger_argv = shlex.split(debugger)
-        found = search(args, details=True)
     except ValueError as err:
         error(f"cannot parse the debugger arguments: {err}")
         return 1
-    except (UsageError, CoredumpError) as err:
-        error(str(err))
+    picked = select_one(args, details=True)
+    for line in picked.warnings:
+        warning(line)
+    if picked.crash is None:
+        error(picked.error or "no coredumps found")
         return 1
-    if not args.quiet:
-        for line in found.warnings:
-            warning(line)
-    crash, more = pick_one(found.crashes, args)
-    if crash is None:
-        error(nothing_found(found, args))
-        return 1
-    if more and not args.quiet:
-        warning("more than one entry matches, ignoring rest (use --nth N to pick another)")
+    crash = picked.crash
     try:
         exe = check_executable(crash.exe, crash.pid)
     except ValueError as err:

@@ -27,27 +27,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.corefile import copy_core, core_size_hint, open_crash_core
-    from coredumpd.cli.options import UsageError, nothing_found, pick_one, search
+    from coredumpd.cli.options import select_one
     from coredumpd.cli.render import error, progress, warning
     from coredumpd.errors import CoredumpError
 
     if args.output is None and sys.stdout.isatty():
         error("refusing to dump a core to a terminal (use shell redirection or -o FILE)")
         return 1
-    try:
-        found = search(args)
-    except (UsageError, CoredumpError) as err:
-        error(str(err))
+    picked = select_one(args)
+    for line in picked.warnings:
+        warning(line)
+    if picked.crash is None:
+        error(picked.error or "no coredumps found")
         return 1
-    if not args.quiet:
-        for line in found.warnings:
-            warning(line)
-    crash, more = pick_one(found.crashes, args)
-    if crash is None:
-        error(nothing_found(found, args))
-        return 1
-    if more and not args.quiet:
-        warning("more than one entry matches, ignoring rest (use --nth N to pick another)")
+    crash = picked.crash
     fd = None
     try:
         with open_crash_core(crash, journal_directory=args.directory) as src:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from coredumpd.cli.records import SOURCES, Crash, Found, Selection, find_crashes
 from coredumpd.cli.timespec import TimeSpecError, parse_timestamp
+from coredumpd.errors import CoredumpError
 
 JSON_MODES = ("short", "pretty", "off")
 
@@ -139,6 +140,30 @@ def pick_one(crashes: Sequence[Crash], args: argparse.Namespace) -> tuple[Crash 
     if not crashes:
         return None, False
     return crashes[-1], len(crashes) > 1
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The crash a single-crash verb works on, or why there is none; lines to show."""
+
+    crash: Crash | None
+    warnings: tuple[str, ...]
+    error: str | None
+
+
+def select_one(args: argparse.Namespace, *, details: bool = False) -> Selected:
+    """Search, pick the newest match (or ``--nth``), and say what a person should be told."""
+    try:
+        found = search(args, details=details)
+    except (UsageError, CoredumpError) as err:
+        return Selected(None, (), str(err))
+    warnings = [] if args.quiet else list(found.warnings)
+    crash, more = pick_one(found.crashes, args)
+    if crash is None:
+        return Selected(None, tuple(warnings), nothing_found(found, args))
+    if more and not args.quiet:
+        warnings.append("more than one entry matches, ignoring rest (use --nth N to pick another)")
+    return Selected(crash, tuple(warnings), None)
 
 
 def nothing_found(found: Found, args: argparse.Namespace) -> str:
