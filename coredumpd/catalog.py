@@ -377,18 +377,26 @@ class Catalog:
             "notes": json.dumps(list(context.notes)) if context.notes else None,
             "created": now,
         }
-        sql = (f"INSERT INTO crashes ({', '.join(row)}) "
-               f"VALUES ({', '.join(':' + k for k in row)})")
+        sql = (f"INSERT INTO crashes (id, {', '.join(row)}) "
+               f"VALUES (:id, {', '.join(':' + k for k in row)})")
 
         details = (context.to_json(), backtrace_json)
 
         def insert() -> int:
+            # Two transactions, details first: in WAL mode a transaction over attached
+            # databases commits one file at a time (main first), so a reader could see the row
+            # before its details. The id is reserved over both tables under the write lock
+            # (BEGIN IMMEDIATE locks both files); a crash in between leaves only an orphan
+            # details row, whose id is never reused.
             with self._write() as conn:
-                row_id = conn.execute(sql, row).lastrowid
+                row_id = conn.execute(
+                    "SELECT max(coalesce((SELECT max(id) FROM main.crashes), 0), "
+                    "coalesce((SELECT max(id) FROM details.crash_details), 0)) + 1").fetchone()[0]
                 conn.execute("INSERT INTO details.crash_details (id, context_json, backtrace_json) "
                              "VALUES (?, ?, ?)", (row_id, *details))
-            assert row_id is not None
-            return row_id
+            with self._write() as conn:
+                conn.execute(sql, {"id": row_id, **row})
+            return int(row_id)
 
         return self._call("add a crash", insert)
 

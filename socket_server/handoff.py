@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from socket_server.listening import accept_until
 from socket_server.wire import ACCEPTED, REFUSED, Handoff, WireError, peer_uid, receive_handoff
 
 log = logging.getLogger(__name__)
@@ -57,19 +58,11 @@ class HandoffServer:
         self.refused = 0
 
     def serve_forever(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError as err:
-                if self._stopping.is_set():
-                    break
-                log.warning("accept failed: %s", err)
-                continue
+        def take(conn: socket.socket) -> None:
             conn.settimeout(30)
             self._handle_connection(conn)
+
+        accept_until(self.sock, self._stopping, take, "hand-off socket")
 
     def _handle_connection(self, conn: socket.socket) -> None:
         with conn:

@@ -54,7 +54,7 @@ from socket_server.coredump_proto import (
     parse_request_size,
 )
 from socket_server.handoff import bind_private_socket
-from socket_server.listening import is_listening
+from socket_server.listening import accept_until, is_listening
 from socket_server.peer import Impostor, Peer, identify_peer, peer_context, read_core_rlimit
 from socket_server.stream_peek import peek_stream_facts
 from socket_server.test_hooks import TestHooks
@@ -151,23 +151,15 @@ class KernelSocketServer:
 
     def serve_forever(self) -> None:
         """The accept loop: accept and hand over, nothing else (never let the backlog fill)."""
-        self.sock.settimeout(0.2)
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError as err:
-                if self._stopping.is_set():
-                    break
-                log.warning("accept on the kernel socket failed, ignoring: %s", err)
-                continue
+        def take(conn: socket.socket) -> None:
             self.counters.add("accepted")
             conn.settimeout(HANDSHAKE_TIMEOUT)
             try:
                 self._doors.submit(self._door, conn, time.monotonic_ns())
             except RuntimeError:  # stopping: the pool is shut down
                 conn.close()
+
+        accept_until(self.sock, self._stopping, take, "kernel socket")
 
     def stop(self) -> None:
         """Stop accepting, then wait for every connection in flight (their dumps complete)."""

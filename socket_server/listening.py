@@ -7,11 +7,17 @@ socket has ``__SO_ACCEPTCON`` (0x10000) in ``Flags``. The path is the one given 
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 SO_ACCEPTCON = 0x10000
 PROC_NET_UNIX = Path("/proc/net/unix")
+
+log = logging.getLogger(__name__)
 
 
 def parse_listening_paths(data: bytes) -> set[bytes]:
@@ -39,3 +45,21 @@ def is_listening(path: Path, *, table: Path = PROC_NET_UNIX) -> bool:
         return os.fsencode(path) in parse_listening_paths(table.read_bytes())
     except OSError:
         return False
+
+
+def accept_until(sock: socket.socket, stopping: threading.Event,
+                 handle: Callable[[socket.socket], None], what: str) -> None:
+    """Accept connections on ``sock`` and give each to ``handle`` until ``stopping`` is set
+    (checked every 0.2 s); accept errors are logged and the loop goes on."""
+    sock.settimeout(0.2)
+    while not stopping.is_set():
+        try:
+            conn, _ = sock.accept()
+        except TimeoutError:
+            continue
+        except OSError as err:
+            if stopping.is_set():
+                break
+            log.warning("accept on the %s failed, ignoring: %s", what, err)
+            continue
+        handle(conn)

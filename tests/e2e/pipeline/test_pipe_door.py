@@ -12,25 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from coredumpd.storage import decompress_to
-from tests.support.kernel_cores import symbol_address
 from tests.support.pipe_door import PipeDoor, wait_for_journal
-from unwinder.core import CoreReader
+from tests.support.stored_cores import check_stored_core
 
 pytestmark = pytest.mark.e2e
-PATTERN = bytes((i * 7) & 0xFF for i in range(4096))
 
 
-def check_stored_core(row, crasher: Path, tmp_path: Path, threads: int) -> None:  # type: ignore[no-untyped-def]
-    assert row.storage_state == "present", row.notes
-    raw = tmp_path / f"core.{row.pid}"
-    decompress_to(Path(row.filename), raw)
-    with CoreReader(raw) as reader:
-        assert not reader.truncated
-        assert reader.size == reader.core.expected_size == row.received
-        assert len(reader.core.threads) == threads
-        assert reader.core.prpsinfo.pr_pid == row.pid
-        assert reader.read(symbol_address(crasher, "g_pattern"), 4096) == PATTERN
 
 
 def test_crash_without_daemon_is_handled_by_the_helper(pipe_door: PipeDoor, crasher: Path,
@@ -118,4 +105,4 @@ def test_repeats_of_a_signature_keep_metadata_and_backtrace_only(pipe_door: Pipe
     for row in rows[1:]:
         # decided before storage from the raw frames: the same signature as the symbolised one
         assert any(f"repeat of signature {signature}" in note for note in row.notes), row.notes
-        assert row.backtrace_json and "crash_now" in row.backtrace_json
+        assert row.backtrace_json and "crash_now" in row.backtrace_json, row.notes

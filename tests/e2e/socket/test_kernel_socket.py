@@ -11,26 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from coredumpd.storage import decompress_to
 from tests.e2e.socket.conftest import SocketDoor
 from tests.support.crash import wait_until
-from tests.support.kernel_cores import symbol_address
-from unwinder.core import CoreReader
+from tests.support.stored_cores import check_stored_core
 
 pytestmark = pytest.mark.e2e
-PATTERN = bytes((i * 7) & 0xFF for i in range(4096))
 
 
-def check_core(row, crasher: Path, tmp_path: Path, threads: int) -> None:  # type: ignore[no-untyped-def]
-    assert row.storage_state == "present", row.notes
-    raw = tmp_path / f"core.{row.pid}"
-    decompress_to(Path(row.filename), raw)
-    with CoreReader(raw) as reader:
-        assert not reader.truncated
-        assert reader.size == reader.core.expected_size == row.received
-        assert len(reader.core.threads) == threads
-        assert reader.core.prpsinfo.pr_pid == row.pid
-        assert reader.read(symbol_address(crasher, "g_pattern"), 4096) == PATTERN
 
 
 def test_protocol_socket_end_to_end(socket_door: SocketDoor, crasher: Path, tmp_path: Path) -> None:
@@ -39,7 +26,7 @@ def test_protocol_socket_end_to_end(socket_door: SocketDoor, crasher: Path, tmp_
     crashed = socket_door.crash([crasher, "threads", "8"])
     assert crashed.signal == signal.SIGSEGV and crashed.core_bit
     row = socket_door.wait_for(crashed.pid)
-    check_core(row, crasher, tmp_path, threads=8)
+    check_stored_core(row, crasher, tmp_path, threads=8)
     assert row.door == "socket" and row.signal == 11 and row.comm == b"crasher"
     assert row.uid == 0 and row.exe == os.fsencode(crasher)
     assert row.backtrace_json and "crash_now" in row.backtrace_json
@@ -55,7 +42,7 @@ def test_plain_socket_end_to_end(socket_door: SocketDoor, crasher: Path, tmp_pat
     crashed = socket_door.crash([crasher, "segv"])
     assert crashed.core_bit
     row = socket_door.wait_for(crashed.pid)
-    check_core(row, crasher, tmp_path, threads=1)
+    check_stored_core(row, crasher, tmp_path, threads=1)
     assert row.signal == 11
     assert row.backtrace_json and "crash_now" in row.backtrace_json
     assert socket_door.rows()[0].context.notes == []
