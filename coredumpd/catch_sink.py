@@ -49,6 +49,10 @@ class Sink:
                  config_path: str | None = None) -> None:
         self.config = load(config_path, state_dir)
         self.use_daemon = state_dir is None
+        if state_dir is None and not _writable(self.config.state_directory):
+            self.config = load(config_path, user_state_dir())
+            log.info("cannot write the state directory, recording crashes in %s instead "
+                     "(or pass --state-dir)", self.config.state_directory)
         self.socket = Path(daemon) if daemon else self.config.handoff_socket
         self._pipeline: Pipeline | None = None
 
@@ -104,6 +108,21 @@ class Sink:
             if read_end >= 0:
                 os.close(read_end)
             os.close(write_end)
+
+
+def user_state_dir() -> Path:
+    """The calling user's own state directory (XDG): for an unprivileged catcher, whose
+    configured one (``/var/lib/coredumpd``) belongs to root."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return Path(base) / "coredumpd"
+
+
+def _writable(directory: Path) -> bool:
+    """Whether we may create files in ``directory`` (or create it: its nearest existing parent)."""
+    for path in (directory, *directory.parents):
+        if path.exists():
+            return os.access(path, os.W_OK | os.X_OK)
+    return False
 
 
 def _copy_with_deadline(core: BinaryIO, fd: int, deadline: float) -> None:
