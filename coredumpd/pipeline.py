@@ -175,7 +175,8 @@ class Pipeline:
             context, stored, backtrace_json=to_json(backtrace, indent=None) if backtrace else None,
             signature=signature), context)
         sent = False
-        if self.journal:
+        # a snapshot of a live process is not a crash: no coredump entry for coredumpctl
+        if self.journal and context.door != "snapshot":
             core_received = head is not None or bool(stored and stored.received)
             sent = bool(_attempt("send the journal entry", False, lambda: send_entry(build_entry(
                 context, text, core_stored=bool(stored and stored.path),
@@ -185,7 +186,7 @@ class Pipeline:
             _attempt("vacuum", None, lambda: vacuum(
                 self.core_dir, max_use=self.limits.max_use, keep_free=self.limits.keep_free,
                 keep={stored.path}))
-        del live, raw
+        live = raw = None  # the analysis (module maps, symbols) goes before the memory is trimmed
         _give_back_memory()
         return PipelineResult(row_id, context, stored, backtrace, source, sent)
 
