@@ -35,7 +35,7 @@ Measures, median of ``--reps`` runs:
 
 Run as root (takes the core_pattern flock per handler, restores everything):
 
-    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--only coredumpd,limit,…]
+    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--only coredumpd,limit,…] [--programs random,…]
 """
 
 from __future__ import annotations
@@ -495,7 +495,14 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", default=",".join(HANDLERS),
                         help="comma-separated subset of " + ", ".join(HANDLERS))
+    parser.add_argument("--programs", default="",
+                        help="comma-separated words: run only the programs whose name holds one "
+                             "(e.g. random,threads)")
     args = parser.parse_args()
+    if args.programs:
+        words = args.programs.split(",")
+        for name in [n for n in PROGRAMS if not any(w in n for w in words)]:
+            del PROGRAMS[name]
     if os.geteuid() != 0:
         print("run as root", file=sys.stderr)
         return 2

@@ -1,10 +1,16 @@
 """Store a core stream: streaming zstd into a temp file in the core directory, then publish
 it atomically under systemd-coredump's name.
 
-The bytes go once through a bounded buffer (:data:`CHUNK`) and the compressor; there is
-never an uncompressed copy, whatever the core's size. The stream is always read to EOF,
-even when nothing is kept (the kernel must not block on a full pipe), and ``on_received``
-fires at EOF, before the slow fsync, so the pipeline can release the task early.
+The bytes go once through a bounded ring of buffers (:data:`READ_AHEAD` × :data:`CHUNK`)
+and the compressor; there is never an uncompressed copy, whatever the core's size. A reader
+thread empties the stream into the ring while the calling thread compresses and writes (zstd
+and write(2) release the GIL), so the kernel is not held up by the compressor. Data that does
+not compress (random, encrypted, already compressed) goes through zstd's fastest level
+instead (:class:`_ZstdSink`): the file stays a series of ordinary checksummed zstd frames.
+The stream is always read to EOF, even when nothing is kept (the kernel must not block on a
+full pipe), and ``on_received`` fires on the calling thread as soon as the reader has seen
+EOF — before the chunks still queued are compressed and before the slow fsync — so the
+pipeline can release the task early.
 
 Limits follow systemd-coredump (``save_external_coredump``): bytes beyond
 ``min(RLIMIT_CORE, max(ProcessSizeMax, ExternalSizeMax))`` are not kept (truncated); a kept
@@ -19,10 +25,12 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import queue
 import secrets
 import select
 import struct
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +45,26 @@ from coredumpd.vacuum import read_fs_space, resolve_keep_free
 
 log = logging.getLogger(__name__)
 
-#: bytes read from the stream per call; the only buffer that grows with the core
+#: bytes per buffer read from the stream (and per compressed chunk)
 CHUNK = 1 << 20
 #: granularity of hole detection when writing uncompressed/sparse files
 SPARSE_BLOCK = 4096
+#: buffers of :data:`CHUNK` bytes the reader thread may fill ahead of the compressor
+READ_AHEAD = 4
 #: zstd level; systemd uses the library default (3)
 ZSTD_LEVEL = 3
+#: level for data that did not compress: zstd's fast mode, ~2× the speed of level 3 on
+#: random bytes (stored as raw blocks either way), still compresses runs and repeats
+FAST_LEVEL = -100
+#: a chunk that compresses to at least this fraction of its size is incompressible: the
+#: following chunks go to :data:`FAST_LEVEL`
+INCOMPRESSIBLE = 0.97
+#: at :data:`FAST_LEVEL`, a chunk that compresses below this fraction goes back to the level
+RECOMPRESSIBLE = 0.9
+#: at :data:`FAST_LEVEL`, every PROBE_EVERY-th chunk is tried at the configured level again
+PROBE_EVERY = 16
+#: chunks smaller than this do not change the level (too few bytes to judge)
+MIN_JUDGED = 64 << 10
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RLIM_INFINITY = (1 << 64) - 1
 FILE_MODE = 0o640
@@ -135,14 +157,14 @@ def _with_counter(name: str, n: int) -> str:
 
 
 class _Source:
-    """Reads the rest of the core, from a raw fd or a file object, into one reused buffer."""
+    """Reads the rest of the core, from a raw fd or a file object, into the caller's buffers."""
 
     def __init__(self, rest: int | BinaryIO) -> None:
         self.rest = rest
         if isinstance(rest, int):
             _grow_pipe(rest)
 
-    def readinto(self, buf: bytearray) -> int:
+    def readinto(self, buf: bytearray | memoryview) -> int:
         if isinstance(self.rest, int):
             while True:
                 try:
@@ -156,6 +178,73 @@ class _Source:
         data = self.rest.read(len(buf))
         buf[: len(data)] = data
         return len(data)
+
+
+class _ReadAhead:
+    """Empties a :class:`_Source` on its own thread into :data:`READ_AHEAD` reused buffers.
+
+    :meth:`get` hands out ``(buffer, length)`` in stream order, None at the end; the consumer
+    gives each buffer back with :meth:`recycle`. ``done`` becomes true once the thread has
+    read its last byte (EOF or an error in ``error``) and will never touch the stream again:
+    from then on the task may be released, whatever is still queued. :meth:`close` (always
+    call it) lets the thread read the rest to EOF without keeping it, and waits for it.
+    """
+
+    def __init__(self, source: _Source, depth: int = READ_AHEAD) -> None:
+        self.source = source
+        self.done = False
+        self.error: OSError | ValueError | None = None
+        self.received = 0
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        self._discard = False
+        self._ended = False
+        for _ in range(depth):
+            self._free.put(bytearray(CHUNK))
+        self._thread = threading.Thread(target=self._run, name="core-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            end = False
+            while not end:
+                buf = self._free.get()
+                view = memoryview(buf)
+                n = 0
+                try:
+                    while n < len(buf):
+                        got = self.source.readinto(view[n:])
+                        if got == 0:
+                            end = True
+                            break
+                        n += got
+                except (OSError, ValueError) as err:  # ValueError: a closed file object
+                    self.error, end = err, True  # what came before the error is kept
+                view.release()
+                self.received += n
+                if n and not self._discard:
+                    self._full.put((buf, n))
+                else:
+                    self._free.put(buf)
+        finally:
+            self.done = True
+            self._full.put(None)
+
+    def get(self) -> tuple[bytearray, int] | None:
+        if self._ended:
+            return None
+        item = self._full.get()
+        self._ended = item is None
+        return item
+
+    def recycle(self, buf: bytearray) -> None:
+        self._free.put(buf)
+
+    def close(self) -> None:
+        self._discard = True
+        while (item := self.get()) is not None:
+            self.recycle(item[0])
+        self._thread.join()
 
 
 def _grow_pipe(fd: int) -> None:
@@ -182,23 +271,58 @@ def _write_all(fd: int, data: memoryview | bytes) -> None:
 
 
 class _ZstdSink:
-    """One zstd frame with a checksum; ``size`` = compressed bytes written."""
+    """zstd frames with checksums; ``size`` = compressed bytes written.
+
+    Every chunk is compressed at ``level`` until one comes out at least
+    :data:`INCOMPRESSIBLE` of its size; the chunks after it go to a frame of
+    :data:`FAST_LEVEL` until one compresses below :data:`RECOMPRESSIBLE` there, or a probe
+    (every :data:`PROBE_EVERY`-th chunk, at ``level``) compresses again. Each switch ends one
+    frame and starts the next: concatenated frames are one valid ``.zst`` stream
+    (``zstd -d``, libzstd's streaming decoder as coredumpctl uses it, :func:`open_core`).
+    """
 
     def __init__(self, fd: int, level: int) -> None:
         self.fd = fd
         self.size = 0
-        self.cobj = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
+        self.frames = 0
+        self._compressors = {
+            level: zstandard.ZstdCompressor(level=level, write_checksum=True),
+            FAST_LEVEL: zstandard.ZstdCompressor(level=FAST_LEVEL, write_checksum=True),
+        }
+        self.level = level
+        self._frame_level: int | None = None
+        self._cobj: zstandard.ZstdCompressionObj | None = None
+        self._fast = False
+        self._since_probe = 0
 
     def write(self, data: bytes | bytearray, n: int) -> None:
-        self._out(self.cobj.compress(memoryview(data)[:n]))
+        fast = self._fast and self._since_probe < PROBE_EVERY
+        self._since_probe = self._since_probe + 1 if fast else 0
+        cobj = self._frame(FAST_LEVEL if fast else self.level)
+        out = self._out(cobj.compress(memoryview(data)[:n]))
+        out += self._out(cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+        if n >= MIN_JUDGED:
+            self._fast = out >= n * RECOMPRESSIBLE if fast else out >= n * INCOMPRESSIBLE
 
     def finish(self) -> None:
-        self._out(self.cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        self._frame(None)
 
-    def _out(self, data: bytes) -> None:
+    def _frame(self, level: int | None) -> zstandard.ZstdCompressionObj:
+        """The compressor of a frame at ``level``, ending the current frame for another."""
+        if self._cobj is not None and level != self._frame_level:
+            self._out(self._cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+            self._cobj = None
+        if self._cobj is None and level is not None:
+            self._cobj = self._compressors[level].compressobj()
+            self._frame_level = level
+            self.frames += 1
+        return self._cobj  # type: ignore[return-value]
+
+    def _out(self, data: bytes) -> int:
         if data:
             _write_all(self.fd, data)
             self.size += len(data)
+        return len(data)
 
 
 class _SparseSink:
@@ -358,7 +482,6 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
     check; ``rlimit`` is the process's soft RLIMIT_CORE (``%c``).
     """
     source = _Source(rest)
-    buf = bytearray(CHUNK)
     received = len(head)
     notified = False
 
@@ -370,6 +493,7 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
 
     def drain() -> str | None:
         nonlocal received
+        buf = bytearray(CHUNK)
         try:
             while n := source.readinto(buf):
                 received += n
@@ -400,7 +524,7 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
         except OSError as err:
             return nothing(f"cannot create a file in {directory}: {err.strerror}")
         try:
-            return _store(directory, temp, context, head, source, buf, name, expected, limits,
+            return _store(directory, temp, context, head, source, name, expected, limits,
                           rlimit, eof)
         finally:
             temp.discard()
@@ -409,7 +533,7 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
 
 
 def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, source: _Source,
-           buf: bytearray, name: str, expected: int | None, limits: StorageLimits,
+           name: str, expected: int | None, limits: StorageLimits,
            rlimit: int | None, eof: Callable[[], None]) -> StoredCore:
     sink: _Sink = _ZstdSink(temp.fd, limits.level) if limits.compress else _SparseSink(temp.fd)
     max_keep, limit_name = _keep_limit(limits, rlimit)
@@ -436,12 +560,20 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
             temp.discard()
 
     keep(head, len(head))
+    reader = _ReadAhead(source)
     try:
-        while n := source.readinto(buf):
+        while (item := reader.get()) is not None:
+            if reader.done:
+                eof()  # the stream is all in: release the task, compress what is queued
+            chunk, n = item
             received += n
-            keep(buf, n)
-    except OSError as err:
-        read_error = f"reading the core failed after {received} bytes: {err.strerror}"
+            keep(chunk, n)
+            reader.recycle(chunk)
+    finally:
+        reader.close()
+    if reader.error is not None:
+        why = getattr(reader.error, "strerror", None) or str(reader.error)
+        read_error = f"reading the core failed after {received} bytes: {why}"
     eof()
 
     if dropped is None:
@@ -490,7 +622,8 @@ def open_core(path: Path) -> BinaryIO:
         f.close()
         raise
     if magic == ZSTD_MAGIC:
-        return zstandard.ZstdDecompressor().stream_reader(f, read_size=CHUNK, closefd=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+            f, read_size=CHUNK, read_across_frames=True, closefd=True)
     return f
 
 

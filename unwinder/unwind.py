@@ -62,6 +62,10 @@ class Unwinder:
         self.cfi_for = cfi_for
         self.max_frames = max_frames
         self.scan = scan
+        #: (module start, lookup pc) -> its CFI row, or None (no row, or a malformed FDE):
+        #: threads of one process mostly wait in the same few functions (futex, poll,
+        #: pthread_cond_wait), so most rows are computed once for all of them
+        self._rows: dict[tuple[int, int], CfiRow | None] = {}
 
     def unwind(self, pc: int, regs: dict[int, int]) -> ThreadUnwind:
         """Unwind from a thread's registers (DWARF numbering; ``pc`` separately)."""
@@ -136,18 +140,23 @@ class Unwinder:
         module = self.modules.find(state.pc)
         if module is None:
             return None
-        table = self.cfi_for(module)
-        if table is None:
-            return None
         lookup = state.pc if state.exact_pc else state.pc - 1
+        key = (module.start, lookup)
+        if key in self._rows:
+            row = self._rows[key]
+        else:
+            table = self.cfi_for(module)
+            try:
+                row = table.find_row(lookup - module.bias) if table is not None else None
+            except (UnwindError, KeyError):
+                row = None  # a bad FDE: let the fallbacks try
+            self._rows[key] = row
+        if row is None:
+            return None
         try:
-            row = table.find_row(lookup - module.bias)
-            if row is None:
-                return None
             new = self._apply_row(row, state)
         except (UnwindError, KeyError):
-            # a bad FDE or an unreadable save slot: let the fallbacks try
-            return None
+            return None  # an unreadable save slot: let the fallbacks try
         return FrameMethod.CFI, row.signal_frame, new
 
     def _apply_row(self, row: CfiRow, state: _State) -> _State:

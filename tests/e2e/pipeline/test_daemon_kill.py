@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import zstandard
 
+from coredumpd.storage import open_core
 from tests.support.crash import wait_until
 from tests.support.pipe_door import PipeDoor
 
@@ -51,9 +51,9 @@ def core_temp_files(pid: int, core_dir: Path) -> list[int]:
 
 
 def decompressed_size(path: Path) -> int:
-    """Reads the whole zstd frame (its checksum included); raises on a partial file."""
+    """Reads every zstd frame of a stored core (checksums included); raises on a partial file."""
     total = 0
-    with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as reader:
+    with open_core(path) as reader:
         while chunk := reader.read(1 << 20):
             total += len(chunk)
     return total
