@@ -165,6 +165,7 @@ def records(crasher: Path, journald) -> Iterator[Records]:  # type: ignore[no-un
         if activator is not None:
             activator.terminate()
             activator.wait(timeout=10)
+            COREDUMP_SOCKET.unlink(missing_ok=True)  # ours: leave no dead socket behind
         if sd_file is not None:
             sd_file.unlink(missing_ok=True)
         shutil.rmtree(public, ignore_errors=True)
