@@ -30,18 +30,21 @@ import signal
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from coredumpd.catch_capture import Capture, capture
 from coredumpd.catch_collect import open_tracee_handle
 from coredumpd.catch_freeze import Resume, ResumeHow, stop_traced
 from coredumpd.catch_policy import Disposition, is_core_signal, signal_disposition
-from coredumpd.catch_sink import Sink
 from procfs.errors import ProcessGone, ProcfsError
 from procfs.memory_base import MemoryMethod
 from procfs.ptrace import cont, listen, read_siginfo, seize
 from procfs.ptrace_consts import PtraceEvent, PtraceOptions
 from procfs.siginfo import Siginfo
 from procfs.wait import WaitKind, WaitResult, read_wait
+
+if TYPE_CHECKING:  # capturing (and recording) loads only when something crashes
+    from coredumpd.catch_capture import Capture
+    from coredumpd.catch_sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +210,8 @@ class Supervisor:
         # the capture fails, so the kernel's core is the fallback.
         previous_limit = _limit_kernel_dump(tgid)
         try:
+            from coredumpd.catch_capture import capture
+
             handle = open_tracee_handle(tgid)
             result = capture(handle, tids, signo=signo, siginfo=siginfo, door="catch",
                              sink=self.sink, release=held.resume,

@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from coredumpd.config import load_config_for as load
 from coredumpd.context import CrashContext
-from coredumpd.pipeline import Pipeline, PipelineResult
-from coredumpd.runtime import load, pipeline_for
 from pipe_helper.handoff import hand_off
 from procfs.handle import ProcessHandle
+
+if TYPE_CHECKING:  # the pipeline (and the unwinder) load at the first capture, not at start-up
+    from coredumpd.pipeline import Pipeline, PipelineResult
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class Sink:
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
+            from coredumpd.runtime import pipeline_for
+
             self._pipeline = pipeline_for(self.config)
         return self._pipeline
 

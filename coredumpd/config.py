@@ -350,3 +350,15 @@ def load_config(path: Path | str | None = None, *,
     known = {f.name for f in fields(Config)}
     assert set(values) <= known
     return replace(Config(), sources=tuple(sources), **values)
+
+
+def load_config_for(config_path: Path | str | None = None,
+                    state_dir: Path | str | None = None) -> Config:
+    """:func:`load_config`, with the state directory overridden when ``state_dir`` is given
+    (the ``--state-dir`` of the command line)."""
+    config = load_config(config_path)
+    if state_dir is not None:
+        import dataclasses
+
+        config = dataclasses.replace(config, state_directory=Path(state_dir))
+    return config

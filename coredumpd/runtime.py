@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from coredumpd.catalog import Catalog
-from coredumpd.config import Config, Storage, load_config
+from coredumpd.config import Config, Storage, load_config_for
 from coredumpd.context import CrashContext
 from coredumpd.pipeline import Pipeline
 from coredumpd.policy import Policy, SignatureLimit
@@ -23,12 +23,7 @@ CATALOG = "catalog.sqlite"
 
 
 def load(config_path: str | Path | None = None, state_dir: str | Path | None = None) -> Config:
-    config = load_config(config_path)
-    if state_dir is not None:
-        import dataclasses
-
-        config = dataclasses.replace(config, state_directory=Path(state_dir))
-    return config
+    return load_config_for(config_path, state_dir)
 
 
 def pipeline_for(config: Config) -> Pipeline:

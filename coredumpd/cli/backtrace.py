@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("matches", nargs="*", metavar="CORE|MATCH",
                         help="a core file (uncompressed), or matches as for list")
     add_selection_arguments(parser, positional=False)
+    parser.add_argument("--pid", type=int, metavar="PID",
+                        help="a running process instead: freeze every thread, unwind, let it go on")
     parser.add_argument("--exe", type=Path, help="the executable, if it moved since the crash")
     parser.add_argument("--json", nargs="?", const="pretty", default="off", metavar="MODE",
                         help="print JSON (short or pretty; pretty when no MODE is given)")
@@ -87,9 +89,29 @@ def run_file(core: Path, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     _fix_json_mode(args)
+    if args.pid is not None:
+        return run_pid(args)
     if len(args.matches) == 1 and os.path.isfile(args.matches[0]):
         return run_file(Path(args.matches[0]), args)
     return run_crash(args)
+
+
+def run_pid(args: argparse.Namespace) -> int:
+    """The live stacks of a running process (the same as ``coredumpd stack PID``)."""
+    from coredumpd.cli.pid_backtrace import live_stack
+    from procfs.errors import ProcfsError
+    from unwinder.analyze import UnwindOptions
+    from unwinder.errors import UnwindError
+
+    if args.matches:
+        error("--pid takes no core file or matches")
+        return 2
+    try:
+        backtrace = live_stack(args.pid, UnwindOptions(max_frames=args.max_frames, scan=args.scan))
+    except (ProcfsError, UnwindError) as err:
+        error(f"stack of pid {args.pid}: {err}")
+        return 1
+    return _print(backtrace, args)
 
 
 def run_crash(args: argparse.Namespace) -> int:

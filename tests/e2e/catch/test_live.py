@@ -50,8 +50,11 @@ def test_snapshot_of_running_process(sleeper, store: Store, catchme: Path, tmp_p
     assert sum("parked" in t.backtrace for t in threads.values()) == 3
 
 
-def test_stack_of_running_process(sleeper, catchme: Path) -> None:
-    result = run([*COREDUMPD, "stack", "--json", str(sleeper.pid)])
+@pytest.mark.parametrize("verb", ["stack", "backtrace --pid"])
+def test_stack_of_running_process(sleeper, catchme: Path, verb: str) -> None:
+    argv = ["stack", "--json", str(sleeper.pid)] if verb == "stack" else \
+        ["backtrace", "--pid", str(sleeper.pid), "--json"]
+    result = run([*COREDUMPD, *argv])
     assert result.returncode == 0, result.stderr
     _still_running(sleeper)
     ours = {t["tid"]: [f.get("function") for f in t["frames"]]
