@@ -45,6 +45,17 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="coredumpd: %(message)s")
     drop_dumpable()  # our own crash must never come back to us
+    # Installed before any socket is bound: a SIGTERM that arrives while we start must still
+    # go through the shutdown below (which points core_pattern away from our socket).
+    # The handlers only queue a request; the main loop wakes up through the wakeup fd. (No
+    # Event.set() in a handler: it takes a lock the interrupted main thread may be holding.)
+    requests: list[str] = []
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    for signo in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signo, lambda *_: requests.append("stop"))
+    signal.signal(signal.SIGHUP, lambda *_: requests.append("reload"))
+
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         config = load(args.config, args.state_dir)
@@ -70,14 +81,6 @@ def run(args: argparse.Namespace) -> int:
     kernel = KernelSocketServer(kernel_sock, runtime) if kernel_sock is not None else None
     handoff = HandoffServer(handoff_sock, lambda h: handle_handoff(_current(kernel, runtime), h),
                             max_workers=config.max_concurrency)
-    # The handlers only queue a request; the main loop wakes up through the wakeup fd. (No
-    # Event.set() in a handler: it takes a lock the interrupted main thread may be holding.)
-    requests: list[str] = []
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    for signo in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signo, lambda *_: requests.append("stop"))
-    signal.signal(signal.SIGHUP, lambda *_: requests.append("reload"))
     threads = [threading.Thread(target=handoff.serve_forever, name="accept-handoff", daemon=True)]
     if kernel is not None:
         threads.append(threading.Thread(target=kernel.serve_forever, name="accept-kernel",
