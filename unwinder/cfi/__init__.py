@@ -16,7 +16,7 @@ Modules, one concept each:
   the FDE of a pc;
 - :mod:`~unwinder.cfi.entries` -- CIE/FDE headers; :mod:`~unwinder.cfi.program` -- CFA
   programs;
-- :mod:`~unwinder.cfi.pointers`, :mod:`~unwinder.cfi.leb128` -- encoded values;
+- :mod:`~unwinder.cfi.pointers`, :mod:`~unwinder.leb128` (shared with the symbols) -- encoded values;
 - :mod:`~unwinder.cfi.elfsource`, :mod:`~unwinder.cfi.decompress` -- getting the bytes.
 """
 

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import struct
 
-from unwinder.cfi.leb128 import read_sleb128, read_uleb128
 from unwinder.cfi.opcodes import DW_CFA, DW_EH_PE
 from unwinder.cfi.pointers import read_encoded
 from unwinder.cfi.rules import RegisterRule, RuleKind
 from unwinder.cfi.section import FrameSection
 from unwinder.errors import CfiError
+from unwinder.leb128 import read_sleb128, read_uleb128
 
 ADVANCE, SET_LOC, DEF_CFA, CFA_REG, CFA_OFF, CFA_EXPR = range(6)
 RULE, RESTORE, REMEMBER, RESTORE_STATE, NEGATE_RA, INVALID = range(6, 12)

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from unwinder.cfi.leb128 import read_sleb128, read_uleb128
 from unwinder.cfi.opcodes import DW_EH_PE
 from unwinder.cfi.pointers import read_encoded
 from unwinder.cfi.section import FrameSection
 from unwinder.errors import CfiError
+from unwinder.leb128 import read_sleb128, read_uleb128
 
 _DEBUG_CIE_ID_32 = 0xFFFFFFFF
 _DEBUG_CIE_ID_64 = 0xFFFFFFFFFFFFFFFF

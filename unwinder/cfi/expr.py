@@ -19,9 +19,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 
-from unwinder.cfi.leb128 import read_sleb128, read_uleb128
 from unwinder.cfi.opcodes import DW_OP
 from unwinder.errors import CfiError, UnwindError
+from unwinder.leb128 import read_sleb128, read_uleb128
 
 #: deepest stack allowed (elfutils allows 0x100 for its own reasons; anything deep is garbage)
 MAX_STACK = 1024

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import struct
 
-from unwinder.cfi.leb128 import read_sleb128, read_uleb128
 from unwinder.cfi.opcodes import DW_EH_PE
 from unwinder.cfi.section import FrameSection
 from unwinder.errors import CfiError
+from unwinder.leb128 import read_sleb128, read_uleb128
 
 #: fixed-size formats: low nibble -> (struct code, size); 0x0 and 0x8 depend on address size
 _FIXED = {

@@ -17,6 +17,7 @@ from elftools.dwarf.abbrevtable import AbbrevDecl
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_FORM, ENUM_DW_TAG
 
 from unwinder.errors import SymbolError
+from unwinder.leb128 import read_sleb128, read_uleb128
 
 DW_FORM_implicit_const = 0x21  # noqa: N816 - the DWARF name
 
@@ -48,22 +49,8 @@ class AbbrevTable:
 
 
 def _leb(data: bytes, pos: int, signed: bool) -> tuple[int, int]:
-    result = shift = 0
-    end = len(data)
-    while True:
-        if pos >= end:
-            raise SymbolError(f".debug_abbrev: LEB128 runs past the end at {pos:#x}")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            break
-        if shift > 640:
-            raise SymbolError(f".debug_abbrev: LEB128 too long at {pos:#x}")
-    if signed and byte & 0x40:
-        result -= 1 << shift
-    return result, pos
+    read = read_sleb128 if signed else read_uleb128
+    return read(data, pos, len(data), SymbolError)
 
 
 def parse_abbrev_table(data: bytes, offset: int) -> AbbrevTable:

@@ -20,6 +20,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from unwinder.errors import SymbolError
+from unwinder.leb128 import read_sleb128, read_uleb128
 
 _MASK64 = (1 << 64) - 1
 
@@ -98,40 +99,12 @@ class _Reader:
         return value - 256 if value >= 128 else value
 
     def uleb(self) -> int:
-        data, pos, end = self.data, self.pos, self.end
-        result = shift = 0
-        while True:
-            if pos >= end:
-                raise SymbolError(f".debug_line: LEB128 runs past {end:#x}")
-            byte = data[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-            if shift > 640:
-                raise SymbolError(".debug_line: LEB128 too long")
-        self.pos = pos
-        return result
+        value, self.pos = read_uleb128(self.data, self.pos, self.end, SymbolError)
+        return value
 
     def sleb(self) -> int:
-        data, pos, end = self.data, self.pos, self.end
-        result = shift = 0
-        while True:
-            if pos >= end:
-                raise SymbolError(f".debug_line: LEB128 runs past {end:#x}")
-            byte = data[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-            if shift > 640:
-                raise SymbolError(".debug_line: LEB128 too long")
-        self.pos = pos
-        if byte & 0x40:
-            result -= 1 << shift
-        return result
+        value, self.pos = read_sleb128(self.data, self.pos, self.end, SymbolError)
+        return value
 
     def cstr(self) -> bytes:
         nul = self.data.find(b"\0", self.pos, self.end)

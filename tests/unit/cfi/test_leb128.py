@@ -1,8 +1,8 @@
 import pytest
 
 from tests.unit.cfi.cfi_builder import sleb, uleb
-from unwinder.cfi.leb128 import read_sleb128, read_uleb128
 from unwinder.errors import CfiError
+from unwinder.leb128 import read_sleb128, read_uleb128
 
 
 @pytest.mark.parametrize(

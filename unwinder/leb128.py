@@ -1,25 +1,27 @@
 """LEB128 variable-length integers (DWARF 5 §7.6), read from untrusted bytes.
 
 Our own rather than pyelftools' construct-based ``ULEB128``: this sits on the hot path of
-every CFI lookup, and a plain loop over ``bytes`` is an order of magnitude faster. Both readers
-take the end of the valid range and raise :class:`~unwinder.errors.CfiError` instead of running
-past it.
+every CFI lookup and of line-table and abbreviation decoding, and a plain loop over ``bytes``
+is an order of magnitude faster. Both readers take the end of the valid range and raise
+``error`` (the caller's layer error: :class:`~unwinder.errors.CfiError` by default,
+:class:`~unwinder.errors.SymbolError` for debug info) instead of running past it.
 """
 
 from __future__ import annotations
 
-from unwinder.errors import CfiError
+from unwinder.errors import CfiError, UnwindError
 
 #: longest encoding accepted; producers pad to at most 10 bytes for a 64-bit value, so anything
 #: much longer is garbage and would only build huge integers.
 MAX_LEB128_BYTES = 20
 
 
-def read_uleb128(data: bytes, pos: int, end: int) -> tuple[int, int]:
+def read_uleb128(data: bytes, pos: int, end: int,
+                 error: type[UnwindError] = CfiError) -> tuple[int, int]:
     """Decode an unsigned LEB128 at ``data[pos:end]``.
 
     :returns: ``(value, position after the encoding)``.
-    :raises CfiError: truncated or longer than :data:`MAX_LEB128_BYTES`.
+    :raises error: truncated or longer than :data:`MAX_LEB128_BYTES`.
     """
     if pos < end:
         byte = data[pos]
@@ -35,14 +37,15 @@ def read_uleb128(data: bytes, pos: int, end: int) -> tuple[int, int]:
         if byte < 0x80:
             return result, pos
         shift += 7
-    raise CfiError("truncated or overlong ULEB128", pos)
+    raise error(f"truncated or overlong ULEB128 ending at {pos:#x}")
 
 
-def read_sleb128(data: bytes, pos: int, end: int) -> tuple[int, int]:
+def read_sleb128(data: bytes, pos: int, end: int,
+                 error: type[UnwindError] = CfiError) -> tuple[int, int]:
     """Decode a signed LEB128 at ``data[pos:end]``.
 
     :returns: ``(value, position after the encoding)``.
-    :raises CfiError: truncated or longer than :data:`MAX_LEB128_BYTES`.
+    :raises error: truncated or longer than :data:`MAX_LEB128_BYTES`.
     """
     if pos < end:
         byte = data[pos]
@@ -60,4 +63,4 @@ def read_sleb128(data: bytes, pos: int, end: int) -> tuple[int, int]:
             if byte & 0x40:
                 result -= 1 << shift
             return result, pos
-    raise CfiError("truncated or overlong SLEB128", pos)
+    raise error(f"truncated or overlong SLEB128 ending at {pos:#x}")
