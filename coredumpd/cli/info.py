@@ -19,25 +19,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.details import build_info
-    from coredumpd.cli.options import UsageError, nothing_found, pick_many, search
+    from coredumpd.cli.options import select_many
     from coredumpd.cli.render import emit_json, error, make_console, render_info, warning
-    from coredumpd.errors import CoredumpError
 
-    try:
-        found = search(args, details=True)
-    except (UsageError, CoredumpError) as err:
-        error(str(err))
-        return 1
-    if not args.quiet:
-        for line in found.warnings:
-            warning(line)
     if not args.matches and args.nth is None and args.lines is None:
         args.newest = True
-    crashes = pick_many(found.crashes, args)
-    if not crashes:
-        if not args.quiet:
-            error(nothing_found(found, args))
+    picked = select_many(args, details=True)
+    for line in picked.warnings:
+        warning(line)
+    if not picked.crashes:
+        if picked.error:
+            error(picked.error)
         return 1
+    crashes = list(picked.crashes)
     infos = [build_info(c) for c in crashes]
     if args.json != "off":
         data = [i.data for i in infos]

@@ -78,7 +78,7 @@ def groups_json(groups: Sequence[CrashGroup]) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coredumpd.cli.options import UsageError, nothing_found, pick_many, search
+    from coredumpd.cli.options import select_many
     from coredumpd.cli.render import (
         emit_json,
         error,
@@ -88,22 +88,16 @@ def run(args: argparse.Namespace) -> int:
         render_values,
         warning,
     )
-    from coredumpd.errors import CoredumpError
 
     needs_details = args.group or args.field is not None
-    try:
-        found = search(args, details=needs_details)
-    except (UsageError, CoredumpError) as err:
-        error(str(err))
+    picked = select_many(args, details=needs_details)
+    for line in picked.warnings:
+        warning(line)
+    if not picked.crashes:
+        if picked.error:
+            error(picked.error)
         return 1
-    if not args.quiet:
-        for line in found.warnings:
-            warning(line)
-    crashes = pick_many(found.crashes, args)
-    if not crashes:
-        if not args.quiet:
-            error(nothing_found(found, args))
-        return 1
+    crashes = list(picked.crashes)
     console = make_console()
     if args.field is not None:
         values = distinct_values(crashes, args.field)
@@ -124,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         emit_json(list_json(crashes), args.json)
         return 0
     render_crashes(console, crashes, legend=not args.no_legend)
-    if found.restricted and not args.quiet and not args.no_legend:
+    if picked.restricted and not args.quiet and not args.no_legend:
         warning("showing your own crashes only; crashes of other users and of privileged "
                 "processes are visible to root")
     return 0

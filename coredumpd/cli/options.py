@@ -166,6 +166,32 @@ def select_one(args: argparse.Namespace, *, details: bool = False) -> Selected:
     return Selected(crash, tuple(warnings), None)
 
 
+@dataclass(frozen=True)
+class SelectedMany:
+    """The crashes a listing verb shows (oldest first), or why there are none (``error`` is
+    None when there is nothing to say: an empty result under ``-q``); lines to show."""
+
+    crashes: tuple[Crash, ...]
+    warnings: tuple[str, ...]
+    error: str | None
+    #: the viewer sees only their own crashes (not root)
+    restricted: bool = False
+
+
+def select_many(args: argparse.Namespace, *, details: bool = False) -> SelectedMany:
+    """Search and apply ``--nth``/``-1``/``-n``/``-r`` (:func:`pick_many`)."""
+    try:
+        found = search(args, details=details)
+    except (UsageError, CoredumpError) as err:
+        return SelectedMany((), (), str(err))
+    warnings = () if args.quiet else tuple(found.warnings)
+    crashes = tuple(pick_many(found.crashes, args))
+    if not crashes:
+        return SelectedMany((), warnings, None if args.quiet else nothing_found(found, args),
+                            found.restricted)
+    return SelectedMany(crashes, warnings, None, found.restricted)
+
+
 def nothing_found(found: Found, args: argparse.Namespace) -> str:
     """The one line explaining an empty result."""
     if args.nth is not None and found.crashes:

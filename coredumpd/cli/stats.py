@@ -61,23 +61,17 @@ def crash_stats(crashes: Sequence[Crash]) -> CrashStats:
 
 
 def run(args: argparse.Namespace) -> int:
-    from coredumpd.cli.options import UsageError, nothing_found, pick_many, search
+    from coredumpd.cli.options import select_many
     from coredumpd.cli.render import emit_json, error, make_console, render_stats, warning
-    from coredumpd.errors import CoredumpError
 
-    try:
-        found = search(args)
-    except (UsageError, CoredumpError) as err:
-        error(str(err))
+    picked = select_many(args)
+    for line in picked.warnings:
+        warning(line)
+    if not picked.crashes:
+        if picked.error:
+            error(picked.error)
         return 1
-    if not args.quiet:
-        for line in found.warnings:
-            warning(line)
-    crashes = pick_many(found.crashes, args)
-    if not crashes:
-        if not args.quiet:
-            error(nothing_found(found, args))
-        return 1
+    crashes = list(picked.crashes)
     stats = crash_stats(crashes)
     if args.json != "off":
         emit_json(asdict(stats), args.json)
