@@ -323,7 +323,7 @@ def decode_line_program(data: bytes, program: LineProgram) -> LineProgram:
                 out_col(column)
                 out_flag(1 if is_stmt else 0)
             elif op == 0:  # extended
-                length, pos = _uleb(prog, pos)
+                length, pos = read_uleb128(prog, pos, end, SymbolError)
                 start = pos
                 if length == 0 or start + length > end:
                     raise SymbolError(f".debug_line: extended opcode of {length} bytes runs "
@@ -343,7 +343,7 @@ def decode_line_program(data: bytes, program: LineProgram) -> LineProgram:
                     nul = prog.find(b"\0", start + 1, start + length)
                     if nul > start + 1:
                         name = _decode(prog[start + 1:nul])
-                        dir_index, _ = _uleb(prog, nul + 1)
+                        dir_index, _ = read_uleb128(prog, nul + 1, end, SymbolError)
                         dirs = program.include_dirs
                         directory = dirs[dir_index] if dir_index < len(dirs) else ""
                         files_extra.append(join_path(directory, name))
@@ -355,16 +355,16 @@ def decode_line_program(data: bytes, program: LineProgram) -> LineProgram:
                 out_col(column)
                 out_flag(1 if is_stmt else 0)
             elif op == 2:  # DW_LNS_advance_pc
-                value, pos = _uleb(prog, pos)
+                value, pos = read_uleb128(prog, pos, end, SymbolError)
                 address = (address + value * min_inst) & _MASK64
             elif op == 3:  # DW_LNS_advance_line
-                value, pos = _sleb(prog, pos)
+                value, pos = read_sleb128(prog, pos, end, SymbolError)
                 line += value
             elif op == 4:  # DW_LNS_set_file
-                file, pos = _uleb(prog, pos)
+                file, pos = read_uleb128(prog, pos, end, SymbolError)
                 file &= 0xFFFFFFFF
             elif op == 5:  # DW_LNS_set_column
-                column, pos = _uleb(prog, pos)
+                column, pos = read_uleb128(prog, pos, end, SymbolError)
                 column &= 0xFFFFFFFF
             elif op == 6:  # DW_LNS_negate_stmt
                 is_stmt = not is_stmt
@@ -379,43 +379,11 @@ def decode_line_program(data: bytes, program: LineProgram) -> LineProgram:
                 pass
             else:  # DW_LNS_set_isa (12) and unknown standard opcodes: skip their operands
                 for _ in range(std_lengths[op]):
-                    _, pos = _uleb(prog, pos)
+                    _, pos = read_uleb128(prog, pos, end, SymbolError)
     except (IndexError, OverflowError) as err:
         raise SymbolError(f".debug_line: program at {program.offset:#x} is truncated "
                           f"or out of range") from err
     return program
-
-
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    byte = data[pos]
-    if byte < 0x80:
-        return byte, pos + 1
-    result = byte & 0x7F
-    shift = 7
-    while True:
-        pos += 1
-        byte = data[pos]
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos + 1
-        shift += 7
-        if shift > 640:
-            raise SymbolError(".debug_line: LEB128 too long")
-
-
-def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            if byte & 0x40:
-                result -= 1 << shift
-            return result, pos
-        if shift > 640:
-            raise SymbolError(".debug_line: LEB128 too long")
 
 
 def iter_line_program_offsets(data: bytes) -> list[int]:
