@@ -40,7 +40,7 @@ from coredumpd.errors import CoredumpError
 from coredumpd.pipeline import Pipeline
 from coredumpd.policy import Policy, Verdict
 from coredumpd.runtime import FdOwner
-from procfs.errors import ProcfsError
+from procfs.errors import ProcessGone, ProcfsError
 from socket_server.coredump_proto import (
     MARK_SIZE,
     CoredumpFlag,
@@ -318,22 +318,30 @@ class KernelSocketServer:
             watchdog.cancel()
             core.close()
 
+        processed = False
         try:
             watchdog.start()
             self.hooks.stall(released_or_killed=watchdog.fired)
-            context.rlimit = read_core_rlimit(peer.handle)
+            try:
+                context.rlimit = read_core_rlimit(peer.handle)
+            except ProcessGone:  # killed (watchdog, OOM) meanwhile: the stream says the rest
+                context.notes.append("process gone before its RLIMIT_CORE was read")
             facts = peek_stream_facts(fd)
             if facts is not None:
                 context.signal = context.signal or facts.signal
                 if len(peer.status.ns_pids) <= 1:  # else pr_pid is namespace-local
                     context.tid = facts.tid
             result = runtime.pipeline.process(context, fd, peer.handle, release=release)
+            processed = True
             log.info("recorded pid %s (core %s)", context.pid,
                      result.stored.state if result.stored else "not stored")
             self.counters.add("recorded")
         except Exception as err:  # noqa: BLE001 - one crash must not take the daemon down
             log.error("crash handling of pid %s failed: %s: %s", context.pid,
                       type(err).__name__, err)
+            if not processed:  # the metadata read at the door is still a record: never lose it
+                context.notes.append(f"crash handling failed: {type(err).__name__}: {err}")
+                self._record(runtime.pipeline.catalog, context, "recorded without its core")
         finally:
             watchdog.cancel()
             core.close()
