@@ -100,8 +100,20 @@ def gdb_threads(exe: Path | None, core: Path, *, backtrace: bool = True) -> dict
         cmds += ["-ex", "thread apply all bt"]
     args = ["gdb", "-nx", "-batch", *cmds]
     args += [str(exe), str(core)] if exe else ["-c", str(core)]
-    text = subprocess.run(args, capture_output=True, text=True, timeout=120,
-                          errors="backslashreplace").stdout
+    return parse_gdb_threads(subprocess.run(args, capture_output=True, text=True, timeout=120,
+                                            errors="backslashreplace").stdout)
+
+
+def gdb_attached_threads(pid: int) -> dict[int, GdbThread]:
+    """Threads of the running process ``pid`` per gdb attached to it (it detaches at the end)."""
+    args = ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex",
+            "thread apply all info registers", "-ex", "thread apply all bt", "-p", str(pid)]
+    return parse_gdb_threads(subprocess.run(args, capture_output=True, text=True, timeout=120,
+                                            errors="backslashreplace").stdout)
+
+
+def parse_gdb_threads(text: str) -> dict[int, GdbThread]:
+    """``thread apply all info registers`` / ``bt`` output: tid → registers and functions."""
     threads: dict[int, GdbThread] = {}
     current: GdbThread | None = None
     thread_line = re.compile(r"^Thread \d+ \(.*?LWP (\d+)\)\)?:?")

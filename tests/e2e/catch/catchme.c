@@ -4,7 +4,8 @@
  *   catchme exec PROG     exec PROG segv (the crash happens after exec)
  *   catchme handler       SIGUSR1's handler crashes (SIGSEGV inside a signal frame)
  *   catchme handled       a handled SIGUSR1, then a clean exit 7 (nothing to capture)
- *   catchme sleep         print "ready", then sleep in wait_here() with 3 parked threads
+ *   catchme sleep         print "ready", then echo stdin line by line in wait_here() with 7
+ *                         parked threads (8 in all), until stdin ends
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -18,7 +19,11 @@ __attribute__((noinline)) void crash_now(void) { *(volatile int *)0x10 = 1; }
 static void on_usr1_crash(int sig) { (void)sig; crash_now(); }
 static void on_usr1(int sig) { (void)sig; }
 static void *parked(void *arg) { (void)arg; for (;;) pause(); return NULL; }
-__attribute__((noinline)) void wait_here(void) { for (;;) sleep(1); }
+__attribute__((noinline)) void wait_here(void) {
+    char buf[256];
+    ssize_t n;
+    while ((n = read(0, buf, sizeof buf)) > 0) write(1, buf, (size_t)n);
+}
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "fork";
@@ -46,10 +51,11 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(mode, "sleep")) {
         pthread_t t;
-        for (int i = 0; i < 3; i++) pthread_create(&t, NULL, parked, NULL);
+        for (int i = 0; i < 7; i++) pthread_create(&t, NULL, parked, NULL);
         printf("ready\n");
         fflush(stdout);
         wait_here();
+        return 0;
     }
     return 1;
 }

@@ -37,10 +37,28 @@ class Run:
     stderr: str
 
 
-def run(argv: list[str], *, timeout: float = 90) -> Run:
-    proc = subprocess.run(argv, capture_output=True, text=True, preexec_fn=no_core, cwd=REPO,
-                          timeout=timeout, errors="backslashreplace")
+def unlimited_core() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def run(argv: list[str], *, timeout: float = 90, core: bool = False) -> Run:
+    """Run ``argv`` with ``RLIMIT_CORE`` 0, or unlimited when ``core`` (the kernel then writes
+    its core into the module's file pattern: see :func:`kernel_core_of`)."""
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=timeout,
+                          preexec_fn=unlimited_core if core else no_core, errors="backslashreplace")
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def kernel_core_of(argv: list[str]) -> tuple[Run, Path]:
+    """Run ``argv`` directly and return the one core the kernel wrote for it (into the file
+    pattern :func:`catch_sysctls` set: ``DIR/core.%p``)."""
+    pattern = Path(Path("/proc/sys/kernel/core_pattern").read_text().strip())
+    assert pattern.name == "core.%p", pattern
+    before = set(pattern.parent.glob("core.*"))
+    result = run(argv, core=True)
+    new = sorted(set(pattern.parent.glob("core.*")) - before)
+    assert len(new) == 1, (new, result)
+    return result, new[0]
 
 
 class Store:

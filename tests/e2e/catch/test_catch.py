@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.catch.conftest import COREDUMPD, REPO, Store, core_file, our_backtraces, run
+from tests.e2e.catch.conftest import (COREDUMPD, REPO, Store, core_file, kernel_core_of,
+                                      our_backtraces, run)
 from tests.support.crash import Crash
 from tests.support.oracles import gdb_threads
+from unwinder.analyze import backtrace_from_core
 from unwinder.core import CoreReader
 
 pytestmark = pytest.mark.e2e
@@ -59,13 +61,15 @@ def test_crasher_under_catch_matches_kernel(catch_sysctls, store: Store, crasher
     gdb = check_core(core_file(row, tmp_path), crasher, ours)
     kernel = gdb_threads(crasher, kernel_cores[scenario].core)
     assert sorted(gdb.values()) == sorted(t.backtrace for t in kernel.values())
+    assert sorted(ours.values()) == sorted(offline_backtraces(kernel_cores[scenario].core,
+                                                              crasher).values())
 
 
 @pytest.mark.parametrize("mode", ["fork", "exec", "handler"])
 def test_tree_crashes_are_caught(catch_sysctls, store: Store, catchme: Path, crasher: Path,
                                  mode: str, tmp_path: Path) -> None:
     args = {"fork": ["fork"], "exec": ["exec", str(crasher)], "handler": ["handler"]}[mode]
-    direct = run([str(catchme), *args])
+    direct, kernel_core = kernel_core_of([str(catchme), *args])
     caught, rows = store.catch([str(catchme), *args])
     assert caught.returncode == direct.returncode, caught.stderr
     if mode == "fork":
@@ -80,6 +84,17 @@ def test_tree_crashes_are_caught(catch_sysctls, store: Store, catchme: Path, cra
     assert own_frames(gdb[row.tid])[0] == "crash_now"
     if mode == "handler":
         assert "on_usr1_crash" in gdb[row.tid] and "main" in gdb[row.tid]
+    # the kernel's core of the same program: gdb's bt and ours agree with those of our core
+    kernel = gdb_threads(exe, kernel_core)
+    assert sorted(gdb.values()) == sorted(t.backtrace for t in kernel.values())
+    assert sorted(ours.values()) == sorted(offline_backtraces(kernel_core, exe).values())
+
+
+def offline_backtraces(core: Path, exe: Path) -> dict[int, list[str]]:
+    """tid → function names of our offline backtrace of ``core``."""
+    with CoreReader(core) as reader:
+        backtrace = backtrace_from_core(reader, exe=exe)
+    return {t.tid: [f.function or "??" for f in t.frames] for t in backtrace.threads}
 
 
 def test_clean_program_is_unchanged(catch_sysctls, store: Store, catchme: Path) -> None:

@@ -17,6 +17,7 @@ import re
 import pytest
 
 from tests.support.crash import Crash
+from tests.support.names import normalize
 from tests.support.oracles import eu_stack_threads, gdb_threads
 from tests.support.unwind_corpus import SCENARIOS
 from unwinder.analyze import backtrace_from_core
@@ -60,32 +61,6 @@ def last_segment(name: str | None) -> str | None:
     plain = "".join(out).rstrip(",").strip().rstrip(":")
     segment = plain.rsplit("::", 1)[-1]
     return re.sub(r"\{+closure(#\d+)?\}+", "{closure}", segment).lstrip("_")
-
-
-def normalize(name: str | None) -> str | None:
-    if name is None or name == "??":
-        return None
-    if name.startswith("<signal"):
-        return "<signal handler called>"
-    depth, cut = 0, len(name)
-    for i, ch in enumerate(name):  # drop the parameter list
-        if ch in "<":
-            depth += 1
-        elif ch == ">":
-            depth -= 1
-        elif ch == "(" and depth == 0 and i > 0:
-            cut = i
-            break
-    name = name[:cut]
-    depth, start = 0, 0
-    for i, ch in enumerate(name):  # drop a template function's return type
-        if ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth -= 1
-        elif ch == " " and depth == 0:
-            start = i + 1
-    return re.sub(r"::h[0-9a-f]{16}$", "", name[start:]).lstrip("_")
 
 
 def ours(crash: Crash) -> Backtrace:
