@@ -10,6 +10,7 @@ Every door (pipe helper, daemon hand-off, kernel socket, catcher) builds a
 5. publish atomically (storage does it);
 6. catalog row and journald entry;
 7. release the task, then the slow work: offline analysis if the live one failed, vacuum.
+   (A core already in a regular file, the catcher's, releases the task right after step 3.)
 
 No step after the head may lose the crash: each failure is logged and noted on the record.
 """
@@ -20,6 +21,7 @@ import ctypes
 import gc
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,6 +129,12 @@ class Pipeline:
                             context)
             if live is not None:
                 raw = _attempt("unwind the live process", None, live.unwind, context)
+
+        # A core that is a regular file (the catcher's, a snapshot's) is safe already: the
+        # process goes on (or dies) now, not after the compression.
+        if release is not None and _is_regular_file(stream):
+            release()
+            release = None
 
         # Repeats of a known crash keep metadata and backtrace only (decided before a byte of
         # the core is written: the signature needs no symbols).
@@ -236,6 +244,13 @@ def _give_back_memory() -> None:
     then trim the heap."""
     gc.collect()
     _trim_heap()
+
+
+def _is_regular_file(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 def _drain(fd: int) -> int:
