@@ -12,7 +12,7 @@ from coredumpd.catalog import Catalog
 from coredumpd.config import Config, Storage, load_config_for
 from coredumpd.context import CrashContext
 from coredumpd.pipeline import Pipeline
-from coredumpd.policy import Policy, SignatureLimit
+from coredumpd.policy import SignatureLimit
 from coredumpd.storage import StorageLimits
 from procfs.errors import ProcfsError
 from procfs.handle import ProcessHandle
@@ -117,17 +117,3 @@ def handle_handoff(pipeline: Pipeline, handoff: Handoff) -> None:
         core.close()
         if handle is not None:
             handle.close()
-
-
-def seed_policy(policy: Policy, catalog: Catalog, config: Config) -> None:
-    """Give the rate limits the recent history from the catalog (a restarted daemon must not
-    hand a crash loop a fresh burst). Failures only cost the history."""
-    import time
-
-    since = time.time_ns() // 1000 - int(config.rate_limit_interval_sec * 1e6)
-    try:
-        rows = catalog.query(since_us=since, newest_first=False, details=False)
-    except Exception as err:  # noqa: BLE001 - optional
-        log.warning("failed to read the recent crashes for the rate limits, ignoring: %s", err)
-        return
-    policy.seed((row.timestamp, row.exe, None) for row in rows)

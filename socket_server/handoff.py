@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 CrashHandler = Callable[[Handoff], None]
 
 
-def bind_private_socket(path: Path) -> socket.socket:
-    """Listen on ``path`` inside a root-owned 0700 directory, created before binding."""
+def bind_private_socket(path: Path, *, backlog: int | None = 128) -> socket.socket:
+    """Listen on ``path`` inside a root-owned 0700 directory, created before binding
+    (``backlog`` None: bound only, whoever accepts calls ``listen``)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     st = path.parent.stat()
     if st.st_uid != 0 or stat.S_IMODE(st.st_mode) & 0o077:
@@ -42,7 +43,8 @@ def bind_private_socket(path: Path) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     sock.bind(str(path))
     os.chmod(path, 0o600)
-    sock.listen(128)
+    if backlog is not None:
+        sock.listen(backlog)
     return sock
 
 

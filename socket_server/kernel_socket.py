@@ -1,31 +1,32 @@
 """The daemon's kernel coredump socket: ``@/path`` (6.16+) and ``@@/path`` (6.17+).
 
-The kernel connects from the crashing task itself; the server:
+The kernel connects from the crashing task itself. Two processes serve it:
 
-1. accepts at once, on its own thread (the kernel's connect is non-blocking: a full backlog
-   loses the crash) and hands the connection to a *door* worker;
-2. identifies the peer (``SO_PEERPIDFD`` + ``PIDFD_GET_INFO`` + /proc): a process that is not
-   being dumped is an impostor, logged and dropped, nothing stored (:mod:`socket_server.peer`);
-3. tells the two modes apart by the first bytes: ``@@`` starts with a ``coredump_req`` (its size,
-   16, little endian), ``@`` with ``\\x7fELF``;
-4. asks the policy (rate limits) before the ack. ``@@``: ``KERNEL|WAIT`` for a core we take,
-   ``REJECT`` otherwise, then the 4-byte mark; ``@``: a rejected crash's connection is closed
-   at once. A rejected crash is still recorded (storage "none", the reason as a note);
-5. runs the pipeline on a *dump* worker (at most ``max_concurrency``): context from pidfs and
-   /proc, the connection as the stream, release = closing the connection. A watchdog per dump
-   ends a stalled one with ``pidfd_send_signal(SIGKILL)`` (the kernel has no timeouts).
+- the *door process* (:mod:`socket_server.door_main`, :class:`socket_server.door.Door`)
+  accepts at once (the kernel's connect is non-blocking: a full backlog loses the crash),
+  identifies the peer, asks the policy and answers the kernel: ``KERNEL|WAIT`` for a core we
+  take, ``REJECT`` otherwise. It has an interpreter of its own, so a REJECT never waits for
+  the lock held by dumps being unwound and compressed here;
+- this daemon reads the door's channel (:mod:`socket_server.door_channel`): a core we take
+  comes with its connection and pidfd and runs the pipeline on a *dump* worker (at most
+  ``max_concurrency``): the connection is the stream, release = closing it. A watchdog per
+  dump ends a stalled one with ``pidfd_send_signal(SIGKILL)`` (the kernel has no timeouts).
+  A crash without a core (rejected, failed handshake) still gets its row, written by the
+  recorder thread.
 
-Door workers never wait for dump workers, so REJECTs stay fast while cores are being written.
+A door process that dies is started again; one that outlives the daemon exits when the
+channel closes.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import queue
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -38,37 +39,25 @@ from coredumpd.config import SUN_PATH_MAX, Config
 from coredumpd.context import CrashContext
 from coredumpd.errors import CoredumpError
 from coredumpd.pipeline import Pipeline
-from coredumpd.policy import Policy, Verdict
 from coredumpd.runtime import FdOwner
 from procfs.errors import ProcessGone, ProcfsError
-from socket_server.coredump_proto import (
-    MARK_SIZE,
-    CoredumpFlag,
-    CoredumpMark,
-    ProtocolError,
-    build_ack,
-    choose_ack,
-    mark_name,
-    parse_mark,
-    parse_request,
-    parse_request_size,
-)
+from procfs.handle import ProcessHandle
+from socket_server.door import BACKLOG
+from socket_server.door_channel import ChannelError, DoorEvent, channel_pair, receive_event
 from socket_server.handoff import bind_private_socket
-from socket_server.listening import accept_until, is_listening
-from socket_server.peer import Impostor, Peer, identify_peer, peer_context, read_core_rlimit
+from socket_server.listening import is_listening
+from socket_server.peer import read_core_rlimit
 from socket_server.stream_peek import peek_stream_facts
 from socket_server.test_hooks import TestHooks
 
 log = logging.getLogger(__name__)
 
-ELF_MAGIC = b"\x7f\x45\x4c\x46"
-#: how long the kernel may take to send its request or mark (it sends them at once)
-HANDSHAKE_TIMEOUT = 5.0
-#: door workers: identification, policy and the handshake only (each well under a millisecond)
-DOOR_WORKERS = 4
-BACKLOG = 4096
-TAKE_ACK = CoredumpFlag.KERNEL | CoredumpFlag.WAIT
-REJECT_ACK = CoredumpFlag.REJECT
+#: a door process that dies sooner than this after its start is restarted after a pause
+RESPAWN_PAUSE = 1.0
+#: how long the daemon waits for its first door process to accept before saying READY
+DOOR_READY_TIMEOUT = 30.0
+#: how long a stopping door may take to finish the connections it is answering
+DOOR_STOP_TIMEOUT = 15.0
 
 
 class SocketPathError(CoredumpError):
@@ -95,14 +84,14 @@ def check_kernel_socket_path(path: Path) -> None:
 
 
 def bind_kernel_socket(path: Path) -> socket.socket:
-    """Listen on ``path`` in a root-owned 0700 directory (made before binding: the kernel checks
-    no permission on the socket, so whoever can create the path receives every core)."""
+    """Bind ``path`` in a root-owned 0700 directory (made before binding: the kernel checks no
+    permission on the socket, so whoever can create the path receives every core). The door
+    process listens once it is ready to accept: until then the path takes no connection."""
     check_kernel_socket_path(path)
     if is_listening(path):
         raise SocketPathError(f"{path}: another server is listening there already")
-    sock = bind_private_socket(path)
+    sock = bind_private_socket(path, backlog=None)
     check_kernel_socket_path(path)  # the directory exists now: check it again, for real
-    sock.listen(BACKLOG)
     return sock
 
 
@@ -112,14 +101,14 @@ class Runtime:
 
     config: Config
     pipeline: Pipeline
-    policy: Policy
 
 
 class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.values = {"accepted": 0, "impostors": 0, "rejected": 0, "taken": 0,
-                       "protocol_errors": 0, "killed": 0, "recorded": 0}
+                       "protocol_errors": 0, "errors": 0, "killed": 0, "recorded": 0,
+                       "door_restarts": 0}
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -130,44 +119,117 @@ class Counters:
 
 
 class KernelSocketServer:
-    """Serves the kernel's coredump connections until :meth:`stop`."""
+    """Serves the kernel's coredump connections, through a door process, until :meth:`stop`.
 
-    def __init__(self, sock: socket.socket, runtime: Runtime, *,
+    ``door_args`` are the door process's ``--config``/``--state-dir`` arguments (it loads the
+    same configuration)."""
+
+    def __init__(self, sock: socket.socket, runtime: Runtime, *, door_args: list[str],
                  hooks: TestHooks | None = None) -> None:
         self.sock = sock
         self.runtime = runtime
         self.hooks = hooks or TestHooks()
         self.counters = Counters()
-        self._doors = ThreadPoolExecutor(max_workers=DOOR_WORKERS, thread_name_prefix="door")
+        self._door_args = door_args
         self._dumps = ThreadPoolExecutor(max_workers=runtime.config.max_concurrency,
                                          thread_name_prefix="dump")
         self._stopping = threading.Event()
+        self._served = threading.Event()
         self._recorder = Recorder()
         self._door_ns: deque[int] = deque(maxlen=1024)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+        self._door: DoorProcess | None = None
+        self._door_lock = threading.Lock()
+        #: set when the (first) door process listens and accepts
+        self.ready = threading.Event()
 
-    # -- accepting ------------------------------------------------------------------------
+    # -- the door process ---------------------------------------------------------------
 
     def serve_forever(self) -> None:
-        """The accept loop: accept and hand over, nothing else (never let the backlog fill)."""
-        def take(conn: socket.socket) -> None:
-            self.counters.add("accepted")
-            conn.settimeout(HANDSHAKE_TIMEOUT)
-            try:
-                self._doors.submit(self._door, conn, time.monotonic_ns())
-            except RuntimeError:  # stopping: the pool is shut down
-                conn.close()
+        """Run the door process and act on what it reports, until it ends after :meth:`stop`;
+        a door that dies meanwhile is started again."""
+        try:
+            while True:
+                with self._door_lock:
+                    if self._stopping.is_set():
+                        return
+                    door = self._door = DoorProcess.start(self.sock, self._door_args)
+                self._follow(door)
+                door.wait()
+                if self._stopping.is_set():
+                    return
+                self.counters.add("door_restarts")
+                log.error("kernel socket: the door process ended (%s); starting it again",
+                          door.describe_exit())
+                if door.age() < RESPAWN_PAUSE:
+                    time.sleep(RESPAWN_PAUSE)
+        finally:
+            self._served.set()
 
-        accept_until(self.sock, self._stopping, take, "kernel socket")
+    def _follow(self, door: DoorProcess) -> None:
+        while True:
+            try:
+                event = receive_event(door.channel)
+            except ChannelError as err:
+                log.error("kernel socket: bad message from the door, ignoring: %s", err)
+                continue
+            except OSError as err:
+                log.error("kernel socket: the door channel failed: %s", err)
+                return
+            if event is None:
+                return
+            if event.event == "ready":
+                self.ready.set()
+                continue
+            self.counters.add("accepted")
+            try:
+                self._on_event(event)
+            except Exception as err:  # noqa: BLE001 - one crash must not take the daemon down
+                log.error("kernel socket: %s event failed: %s: %s", event.event,
+                          type(err).__name__, err)
+
+    def _on_event(self, event: DoorEvent) -> None:
+        body = event.body
+        if body.get("door_ns") is not None:
+            self._door_ns.append(int(body["door_ns"]))
+        if event.event == "take" and len(event.fds) == 2:
+            self._take(event.fds[0], event.fds[1], body)
+            return
+        for fd in event.fds:
+            os.close(fd)
+        if event.event == "record":
+            self.counters.add(str(body.get("counter", "errors")))
+            context = CrashContext.from_json(body["context"])
+            self._record(self.runtime.pipeline.catalog, context, str(body.get("why", "no core")))
+        elif event.event == "count":
+            self.counters.add(str(body.get("counter", "errors")))
+        else:
+            log.error("kernel socket: unknown door event %r, ignoring", event.event)
 
     def stop(self) -> None:
-        """Stop accepting, then wait for every connection in flight (their dumps complete)."""
-        self._stopping.set()
-        self._doors.shutdown(wait=True)
+        """Stop the door (it finishes the connections it is answering), then wait for every
+        dump in flight."""
+        with self._door_lock:
+            self._stopping.set()
+            door = self._door
+        if door is not None:
+            door.terminate()
+        if not self._served.wait(DOOR_STOP_TIMEOUT + 5):
+            log.error("kernel socket: the door did not stop in time")
+            if door is not None:
+                door.kill()
         self._dumps.shutdown(wait=True)
         self._recorder.stop()
+        if door is not None:
+            door.close()
         self.sock.close()
+
+    def reload(self) -> None:
+        """The door process reloads its policy (SIGHUP); the runtime is replaced by the caller."""
+        with self._door_lock:
+            if self._door is not None:
+                self._door.signal(signal.SIGHUP)
 
     @property
     def inflight(self) -> int:
@@ -181,136 +243,47 @@ class KernelSocketServer:
             return None
         return values[len(values) // 2] / 1e6, values[-1] / 1e6
 
-    # -- the door: identify, decide, handshake ------------------------------------------------
-
-    def _door(self, conn: socket.socket, accepted_ns: int) -> None:
-        runtime = self.runtime
-        try:
-            peer = identify_peer(conn)
-        except Impostor as err:
-            self.counters.add("impostors")
-            log.warning("kernel socket: impostor dropped, nothing stored: %s", err)
-            conn.close()
-            return
-        except Exception as err:  # noqa: BLE001 - one connection must not take the daemon down
-            log.error("kernel socket: identifying the peer failed: %s: %s", type(err).__name__, err)
-            conn.close()
-            return
-        context = peer_context(peer)
-        handed = False
-        try:
-            verdict = runtime.policy.decide(peer.facts())
-            first = _recv_exactly(conn, 4, peek=True)
-            if first == ELF_MAGIC:
-                handed = self._plain(conn, peer, context, verdict, runtime, accepted_ns)
-            else:
-                handed = self._protocol(conn, peer, context, verdict, runtime, first, accepted_ns)
-        except (ProtocolError, OSError) as err:
-            self.counters.add("protocol_errors")
-            log.warning("kernel socket: pid %s: %s; no core", peer.pid, _describe(err))
-            context.notes.append(f"coredump socket: {_describe(err)}")
-            conn.close()
-            self._record(runtime.pipeline.catalog, context)
-        except Exception as err:  # noqa: BLE001
-            log.error("kernel socket: pid %s: %s: %s", peer.pid, type(err).__name__, err)
-            conn.close()
-        finally:
-            if not handed:
-                peer.close()
-
-    def _plain(self, conn: socket.socket, peer: Peer, context: CrashContext, verdict: Verdict,
-               runtime: Runtime, accepted_ns: int) -> bool:
-        """``@``: the stream is already coming; a rejected one is cut off by closing."""
-        if not verdict.take:
-            conn.close()
-            self._door_ns.append(time.monotonic_ns() - accepted_ns)
-            self._rejected(runtime, context, verdict)
-            return False
-        self._dispatch(conn, peer, context, runtime)
-        return True
-
-    def _protocol(self, conn: socket.socket, peer: Peer, context: CrashContext, verdict: Verdict,
-                  runtime: Runtime, first: bytes, accepted_ns: int) -> bool:
-        """``@@``: request, ack, mark; then the stream (only for a core we take)."""
-        size = parse_request_size(first)
-        req = parse_request(_recv_exactly(conn, size))
-        wanted = TAKE_ACK if verdict.take else REJECT_ACK
-        choose_ack(req, wanted)
-        ack = build_ack(wanted)
-        override = self.hooks.malformed_ack(req)
-        if override is not None:
-            return self._malformed(conn, peer, context, runtime, req, override)
-        conn.sendall(ack)
-        self._door_ns.append(time.monotonic_ns() - accepted_ns)
-        mark = parse_mark(_recv_exactly(conn, MARK_SIZE))
-        if mark != CoredumpMark.REQACK:
-            raise ProtocolError(f"the kernel refused our ack {ack.hex()}: mark {mark_name(mark)}")
-        if not verdict.take:
-            conn.close()
-            self._rejected(runtime, context, verdict)
-            return False
-        self._dispatch(conn, peer, context, runtime)
-        return True
-
-    def _malformed(self, conn: socket.socket, peer: Peer, context: CrashContext, runtime: Runtime,
-                   req, ack: bytes) -> bool:  # type: ignore[no-untyped-def]
-        """Test hook: send a bad ack, report what the kernel answered."""
-        report: dict = {"pid": peer.pid, "req": {"size": req.size, "size_ack": req.size_ack,
-                                                 "mask": int(req.mask)}, "ack": ack.hex()}
-        try:
-            conn.sendall(ack)
-        except OSError as err:
-            report["send_error"] = errno.errorcode.get(err.errno or 0, str(err))
-        try:
-            data = _recv_exactly(conn, MARK_SIZE)
-            report["mark"] = int(parse_mark(data))
-        except (OSError, ProtocolError) as err:
-            report["mark_error"] = _describe(err)
-        try:
-            after = conn.recv(1)
-            report["after"] = "eof" if not after else f"data {after.hex()}"
-        except OSError as err:
-            report["after"] = errno.errorcode.get(err.errno or 0, str(err))
-        conn.close()
-        self.hooks.report(report)
-        context.notes.append(f"test hook: malformed ack {ack.hex()}, kernel answered "
-                             f"{report.get('mark', report.get('mark_error'))}")
-        self.counters.add("protocol_errors")
-        self._record(runtime.pipeline.catalog, context)
-        return False
-
-    def _rejected(self, runtime: Runtime, context: CrashContext, verdict: Verdict) -> None:
-        self.counters.add("rejected")
-        context.notes.append(verdict.reason or "rejected")
-        self._record(runtime.pipeline.catalog, context,
-                     f"rejected at the kernel door: {verdict.reason}")
-
     def _record(self, catalog: Catalog, context: CrashContext, why: str = "no core") -> None:
         """A crash without a core still gets its row (counts stay exact), written by the
-        recorder thread: the door answers the next crash meanwhile."""
+        recorder thread: the next event is read meanwhile."""
         self.counters.add("recorded")
         self._recorder.put(catalog, context, why)
 
     # -- the dump -------------------------------------------------------------------------
 
-    def _dispatch(self, conn: socket.socket, peer: Peer, context: CrashContext,
-                  runtime: Runtime) -> None:
+    def _take(self, conn_fd: int, pidfd: int, body: dict) -> None:
+        """A core the door took: its connection (the stream) and the task's pidfd."""
+        runtime = self.runtime
+        try:
+            context = CrashContext.from_json(body["context"])
+        except Exception:
+            os.close(conn_fd)
+            os.close(pidfd)
+            raise
+        try:
+            handle: ProcessHandle | None = ProcessHandle.from_pidfd(pidfd, take=True)
+        except (ProcfsError, OSError) as err:  # gone meanwhile: the stream still comes
+            os.close(pidfd)
+            handle = None
+            context.notes.append(f"process unreachable when its dump began: {err}")
         self.counters.add("taken")
         with self._inflight_lock:
             self._inflight += 1
-        conn.settimeout(None)
-        fd = conn.detach()
         try:
-            self._dumps.submit(self._dump, fd, peer, context, runtime)
+            self._dumps.submit(self._dump, conn_fd, handle, bool(body.get("ns_local")), context,
+                               runtime)
         except RuntimeError:  # shutting down: let the task go without a core
-            os.close(fd)
-            peer.close()
+            os.close(conn_fd)
+            if handle is not None:
+                handle.close()
             with self._inflight_lock:
                 self._inflight -= 1
 
-    def _dump(self, fd: int, peer: Peer, context: CrashContext, runtime: Runtime) -> None:
+    def _dump(self, fd: int, handle: ProcessHandle | None, ns_local: bool, context: CrashContext,
+              runtime: Runtime) -> None:
         core = FdOwner(fd)
-        watchdog = Watchdog(peer, context, runtime.config.dump_timeout_sec, self.counters)
+        timeout = runtime.config.dump_timeout_sec if handle is not None else float("inf")
+        watchdog = Watchdog(handle, context, timeout, self.counters)
         released = threading.Event()
 
         def release() -> None:
@@ -323,15 +296,15 @@ class KernelSocketServer:
             watchdog.start()
             self.hooks.stall(released_or_killed=watchdog.fired)
             try:
-                context.rlimit = read_core_rlimit(peer.handle)
+                context.rlimit = read_core_rlimit(handle) if handle is not None else None
             except ProcessGone:  # killed (watchdog, OOM) meanwhile: the stream says the rest
                 context.notes.append("process gone before its RLIMIT_CORE was read")
             facts = peek_stream_facts(fd)
             if facts is not None:
                 context.signal = context.signal or facts.signal
-                if len(peer.status.ns_pids) <= 1:  # else pr_pid is namespace-local
+                if ns_local:  # else pr_pid is namespace-local
                     context.tid = facts.tid
-            result = runtime.pipeline.process(context, fd, peer.handle, release=release)
+            result = runtime.pipeline.process(context, fd, handle, release=release)
             processed = True
             log.info("recorded pid %s (core %s)", context.pid,
                      result.stored.state if result.stored else "not stored")
@@ -345,9 +318,67 @@ class KernelSocketServer:
         finally:
             watchdog.cancel()
             core.close()
-            peer.close()
+            if handle is not None:
+                handle.close()
             with self._inflight_lock:
                 self._inflight -= 1
+
+
+class DoorProcess:
+    """The running door process and the daemon's end of its channel."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], channel: socket.socket) -> None:
+        self.proc = proc
+        self.channel = channel
+        self.started = time.monotonic()
+
+    @classmethod
+    def start(cls, sock: socket.socket, door_args: list[str]) -> DoorProcess:
+        ours, theirs = channel_pair()
+        try:
+            argv = [sys.executable, "-m", "socket_server.door_main",
+                    "--listen-fd", str(sock.fileno()), "--channel-fd", str(theirs.fileno()),
+                    *door_args]
+            proc = subprocess.Popen(argv, pass_fds=(sock.fileno(), theirs.fileno()),
+                                    stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return cls(proc, ours)
+
+    def age(self) -> float:
+        return time.monotonic() - self.started
+
+    def signal(self, signo: int) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signo)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+
+    def wait(self) -> None:
+        try:
+            self.proc.wait(timeout=DOOR_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.proc.wait()
+
+    def describe_exit(self) -> str:
+        code = self.proc.returncode
+        if code is None:
+            return "still running"
+        return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 class Recorder:
@@ -382,8 +413,9 @@ class Watchdog:
     """Kills the dumping task if its dump is not in after ``timeout`` seconds: the kernel has no
     timeout of its own, and a stalled dump holds the task (and all its threads) forever."""
 
-    def __init__(self, peer: Peer, context: CrashContext, timeout: float, counters: Counters) -> None:
-        self.peer = peer
+    def __init__(self, handle: ProcessHandle | None, context: CrashContext, timeout: float,
+                 counters: Counters) -> None:
+        self.handle = handle
         self.context = context
         self.timeout = timeout
         self.counters = counters
@@ -391,7 +423,7 @@ class Watchdog:
         self._timer = threading.Timer(timeout, self._fire) if timeout != float("inf") else None
         if self._timer is not None:
             self._timer.daemon = True
-            self._timer.name = f"watchdog-{peer.pid}"
+            self._timer.name = f"watchdog-{handle.pid}"
 
     def start(self) -> None:
         if self._timer is not None:
@@ -402,31 +434,18 @@ class Watchdog:
             self._timer.cancel()
 
     def _fire(self) -> None:
+        if self.handle is None:
+            return
         try:
-            self.peer.handle.send_signal(signal.SIGKILL)
+            self.handle.send_signal(signal.SIGKILL)
         except (ProcfsError, OSError) as err:
-            log.info("watchdog: pid %s already gone: %s", self.peer.pid, err)
+            log.info("watchdog: pid %s already gone: %s", self.handle.pid, err)
             return
         self.counters.add("killed")
         note = f"killed by the watchdog: the dump stalled past DumpTimeoutSec={self.timeout:g}s"
         self.context.notes.append(note)
-        log.warning("pid %s %s", self.peer.pid, note)
+        log.warning("pid %s %s", self.handle.pid, note)
         self.fired.set()
-
-
-def _recv_exactly(conn: socket.socket, n: int, *, peek: bool = False) -> bytes:
-    flags = socket.MSG_WAITALL | (socket.MSG_PEEK if peek else 0)
-    data = conn.recv(n, flags)
-    if len(data) != n:
-        raise ProtocolError(f"connection ended after {len(data)} of {n} bytes", data)
-    return data
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, OSError) and err.errno is not None:
-        name = errno.errorcode.get(err.errno, str(err.errno))
-        return f"{name} ({err.strerror})" if not isinstance(err, TimeoutError) else "timed out"
-    return str(err)
 
 
 def _read_boot_id() -> str | None:

@@ -22,9 +22,6 @@ from pathlib import Path
 
 from coredumpd.cli.render import error
 
-#: CPython's GIL switch interval while dumps are unwinding: door threads (REJECTs) get the
-#: interpreter within a millisecond instead of the default 5 ms
-SWITCH_INTERVAL = 0.0005
 STATUS_EVERY = 5.0
 
 
@@ -41,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from coredumpd.runtime import handle_handoff, load
     from pipe_helper.hygiene import drop_dumpable
     from socket_server.handoff import HandoffServer, bind_private_socket
-    from socket_server.kernel_socket import BACKLOG, KernelSocketServer, bind_kernel_socket
+    from socket_server.kernel_socket import DOOR_READY_TIMEOUT, KernelSocketServer, bind_kernel_socket
 
     logging.basicConfig(level=logging.INFO, format="coredumpd: %(message)s")
     drop_dumpable()  # our own crash must never come back to us
@@ -56,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signo, lambda *_: requests.append("stop"))
     signal.signal(signal.SIGHUP, lambda *_: requests.append("reload"))
 
-    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         config = load(args.config, args.state_dir)
         runtime = _runtime(config)
@@ -67,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
         error(str(err))
         return 1
     kernel_sock = inherited.pop(str(config.kernel_socket), None)
-    if kernel_sock is not None:
-        kernel_sock.listen(BACKLOG)  # systemd's default backlog may be smaller
-    else:
+    if kernel_sock is None:  # (one from systemd listens already; the door sets our backlog)
         try:
             kernel_sock = bind_kernel_socket(config.kernel_socket)
         except (CoredumpError, OSError) as err:
@@ -78,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         logging.warning("ignoring an inherited socket on %s: not one of ours", path)
         sock.close()
 
-    kernel = KernelSocketServer(kernel_sock, runtime) if kernel_sock is not None else None
+    door_args = [*(["--config", args.config] if args.config else []),
+                 *(["--state-dir", args.state_dir] if args.state_dir else [])]
+    kernel = KernelSocketServer(kernel_sock, runtime, door_args=door_args) \
+        if kernel_sock is not None else None
     handoff = HandoffServer(handoff_sock, lambda h: handle_handoff(_current(kernel, runtime), h),
                             max_workers=config.max_concurrency)
     threads = [threading.Thread(target=handoff.serve_forever, name="accept-handoff", daemon=True)]
@@ -87,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
                                         daemon=True))
     for thread in threads:
         thread.start()
+    if kernel is not None and not kernel.ready.wait(DOOR_READY_TIMEOUT):
+        logging.error("the kernel socket's door process is not ready after %gs; still trying",
+                      DOOR_READY_TIMEOUT)
     where = [str(config.handoff_socket)] + ([str(config.kernel_socket)] if kernel else [])
     _notify("READY=1\nSTATUS=taking crashes on " + ", ".join(where))
     logging.info("listening on %s (state in %s)", ", ".join(where), config.state_directory)
@@ -114,14 +114,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _runtime(config):  # type: ignore[no-untyped-def]
-    from coredumpd.policy import Policy
-    from coredumpd.runtime import pipeline_for, seed_policy
+    from coredumpd.runtime import pipeline_for
     from socket_server.kernel_socket import Runtime
 
-    pipeline = pipeline_for(config)
-    policy = Policy(config)
-    seed_policy(policy, pipeline.catalog, config)
-    return Runtime(config, pipeline, policy)
+    return Runtime(config, pipeline_for(config))
 
 
 def _current(kernel, runtime):  # type: ignore[no-untyped-def]
@@ -145,6 +141,7 @@ def _reload(args: argparse.Namespace, kernel, config) -> None:  # type: ignore[n
         logging.warning("socket paths and MaxConcurrency change only on restart")
     if kernel is not None:
         kernel.runtime = runtime
+        kernel.reload()  # the door process reloads its policy
     logging.info("configuration reloaded from %s",
                  ", ".join(str(p) for p in new.sources) or "defaults")
     _notify("READY=1\nSTATUS=configuration reloaded")

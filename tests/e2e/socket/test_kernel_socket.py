@@ -131,6 +131,57 @@ def test_daemon_crash_is_not_delivered_to_itself(socket_door: SocketDoor) -> Non
     assert all(r.pid != pid for r in socket_door.rows())
 
 
+def door_pids(daemon_pid: int) -> list[int]:
+    """The daemon's door processes (children running socket_server.door_main)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        if ppid == daemon_pid and b"socket_server.door_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_door_process_is_restarted(socket_door: SocketDoor, crasher: Path) -> None:
+    socket_door.start()
+    assert socket_door.daemon is not None
+    (door,) = door_pids(socket_door.daemon.pid)
+    os.kill(door, signal.SIGKILL)
+    wait_until(lambda: door_pids(socket_door.daemon.pid) not in ([], [door]), 30,  # type: ignore[union-attr]
+               "a new door process")
+    wait_until(lambda: "door process ended (killed by signal 9)" in socket_door.log(), 10, "the log")
+    crashed = socket_door.crash([crasher, "segv"])
+    assert crashed.core_bit
+    assert socket_door.wait_for(crashed.pid).storage_state == "present"
+
+
+def test_door_process_ends_with_the_daemon(socket_door: SocketDoor, crasher: Path) -> None:
+    """The daemon killed outright: its door process exits too (closing the connections it
+    holds releases their tasks), so nothing keeps answering for a dead daemon."""
+    socket_door.start()
+    daemon = socket_door.daemon
+    assert daemon is not None
+    (door,) = door_pids(daemon.pid)
+    socket_door.uninstall()
+    os.kill(daemon.pid, signal.SIGKILL)
+    daemon.wait()
+    wait_until(lambda: gone_or_zombie(door), 10, "the door process to exit")
+
+
+def gone_or_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(b")") + 2:].split()[0] == b"Z"
+
+
 def test_sighup_reloads_the_rate_limit(socket_door: SocketDoor, crasher: Path) -> None:
     socket_door.start("RateLimitBurst=1\nRateLimitIntervalSec=1h\n")
     first, second = (socket_door.crash([crasher, "segv"]) for _ in range(2))
@@ -139,7 +190,25 @@ def test_sighup_reloads_the_rate_limit(socket_door: SocketDoor, crasher: Path) -
         "RateLimitBurst=1", "RateLimitBurst=0"))
     assert socket_door.daemon is not None
     socket_door.daemon.send_signal(signal.SIGHUP)
-    wait_until(lambda: "configuration reloaded" in socket_door.log(), 10, "the reload")
+    wait_until(lambda: "configuration reloaded" in socket_door.log()
+               and "door: policy reloaded" in socket_door.log(), 10, "the reload")
     third = socket_door.crash([crasher, "segv"])
     assert third.core_bit
     assert socket_door.wait_for(third.pid).storage_state == "present"
+
+
+def test_restarted_daemon_remembers_the_rate_limit(socket_door: SocketDoor, crasher: Path) -> None:
+    """The door's rate limits are seeded from the catalog: a restart gives no fresh burst."""
+    config = "RateLimitBurst=2\nRateLimitIntervalSec=1h\n"
+    socket_door.start(config)
+    taken = [socket_door.crash([crasher, "segv"]) for _ in range(2)]
+    assert all(c.core_bit for c in taken)
+    for c in taken:
+        socket_door.wait_for(c.pid)
+    socket_door.stop()
+    socket_door.start(config)
+    again = socket_door.crash([crasher, "segv"])
+    assert not again.core_bit
+    row = socket_door.wait_for(again.pid)
+    assert row.storage_state == "none"
+    assert any("rejected by rate limit" in n for n in row.notes), row.notes
