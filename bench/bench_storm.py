@@ -13,8 +13,9 @@ core_pattern flock; every crash sysctl restored on exit):
   ``RateLimitIntervalSec=1min``, the socket door installed once the daemon listens (and
   uninstalled before it stops). The first 5 crashes get a core, the rest are REJECTed at the
   door and only counted in the catalog;
-- ``coredumpd pipe``: the pipe door with the same daemon and configuration. The pipe door has
-  no rate limit (the policy is asked only at the kernel socket's door): every crash is stored.
+- ``coredumpd pipe``: the pipe door with the same daemon and configuration. The kernel
+  writes every core into the pipe (the pipe has no way to refuse one); over the limit the
+  daemon reads it, drops it and records the crash: 5 cores stored, 195 rejected.
   Both coredumpd runs start with a symbol cache filled from one core of the same program (a
   daemon that has seen libc before); ``--cold-cache`` skips that, and then the 5 concurrent
   dumps each build the same libc tables (seconds of CPU, hundreds of MiB);
@@ -534,8 +535,8 @@ def report(results: dict[str, Result], work: Work) -> int:
           "  disk = st_blocks*512 of the stored cores. coredumpd's symbol cache: "
           f"{'warmed first' if work.warm_cache else 'cold'}.")
     if "pipe" in results:
-        print("  coredumpd pipe: the pipe door has no rate limit (the policy is asked only at the "
-              "kernel socket's door).")
+        print("  coredumpd pipe: the kernel writes every core into the pipe; over the limit the "
+              "daemon drops it unread-to-disk and keeps the record.")
     for result in results.values():
         if result.journal is not None:
             print(f"  {LABELS[result.handler]}: {result.journal} journald entries")

@@ -33,7 +33,7 @@ from coredumpd.context import CrashContext
 from coredumpd.journal import build_entry, send_entry
 from coredumpd.live import LiveAnalysis
 from coredumpd.metadata import collect_metadata
-from coredumpd.policy import SignatureLimit
+from coredumpd.policy import CrashFacts, Policy, SignatureLimit
 from coredumpd.signals import signal_name
 from coredumpd.signature import crash_signature
 from coredumpd.storage import StorageLimits, StoredCore, decompress_to, store_core
@@ -47,6 +47,9 @@ from unwinder.format import format_systemd, to_json
 from unwinder.symbols.cache import SymbolCache
 
 log = logging.getLogger(__name__)
+#: doors whose crashes the pipeline rate-limits (the kernel socket's door decides before the
+#: ack, in its own process; the catcher and snapshots are asked for by a user)
+RATE_LIMITED_DOORS = frozenset({"pipe"})
 T = TypeVar("T")
 
 
@@ -80,8 +83,11 @@ class Pipeline:
     def __init__(self, *, state_dir: Path, limits: StorageLimits, catalog: Catalog,
                  storage: bool = True, journal: bool = True,
                  journal_size_max: int | None = None,
-                 signatures: SignatureLimit | None = None) -> None:
+                 signatures: SignatureLimit | None = None,
+                 policy: Policy | None = None) -> None:
         self.journal_size_max = journal_size_max
+        #: the rate limits, for the doors that cannot ask before the core comes (the pipe)
+        self.policy = policy
         #: "a full core for the first K of each signature"; None: every core is kept
         self.signatures = signatures
         self.state_dir = state_dir
@@ -107,6 +113,12 @@ class Pipeline:
             context.boot_id = _read_id("/proc/sys/kernel/random/boot_id")
         if context.machine_id is None:
             context.machine_id = _read_id("/etc/machine-id")
+        if self.policy is not None and context.door in RATE_LIMITED_DOORS:
+            verdict = self.policy.decide(CrashFacts(exe=context.exe, unit=context.unit,
+                                                    uid=context.uid, signal=context.signal,
+                                                    comm=context.comm))
+            if not verdict.take:
+                return self._rejected(context, stream, release, verdict.reason or "rejected")
 
         recorder = _RecordingReader(stream)
         head = None
@@ -197,6 +209,19 @@ class Pipeline:
         live = raw = None  # the analysis (module maps, symbols) goes before the memory is trimmed
         _give_back_memory()
         return PipelineResult(row_id, context, stored, backtrace, source, sent)
+
+    def _rejected(self, context: CrashContext, stream: int, release: Callable[[], None] | None,
+                  reason: str) -> PipelineResult:
+        """A crash over the rate limits: the core is read and dropped, the record kept (no
+        unwind, no journal entry: a crash loop must not flood either)."""
+        context.notes.append(reason)
+        _drain(stream)
+        if release is not None:
+            release()
+        row_id = _attempt("record the crash in the catalog", None, lambda: self.catalog.add(
+            context, None, backtrace_json=None, signature=None), context)
+        log.info("pid %s %s", context.pid, reason)
+        return PipelineResult(row_id, context, None, None, None, False)
 
     def _offline_backtrace(self, path: Path) -> Backtrace:
         with tempfile.TemporaryDirectory(prefix="coredumpd-", dir=self.state_dir) as tmp:

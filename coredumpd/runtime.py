@@ -12,7 +12,7 @@ from coredumpd.catalog import Catalog
 from coredumpd.config import Config, Storage, load_config_for
 from coredumpd.context import CrashContext
 from coredumpd.pipeline import Pipeline
-from coredumpd.policy import SignatureLimit
+from coredumpd.policy import SignatureLimit, build_policy
 from coredumpd.storage import StorageLimits
 from procfs.errors import ProcfsError
 from procfs.handle import ProcessHandle
@@ -43,7 +43,8 @@ def pipeline_for(config: Config) -> Pipeline:
             log.warning("failed to count cores per signature, ignoring: %s", err)
     return Pipeline(state_dir=state, limits=limits, catalog=catalog,
                     storage=config.storage != Storage.NONE,
-                    journal_size_max=config.journal_size_max, signatures=signatures)
+                    journal_size_max=config.journal_size_max, signatures=signatures,
+                    policy=build_policy(config))
 
 
 def open_pipeline(*, state_dir: str | None = None, config_path: str | None = None) -> Pipeline:

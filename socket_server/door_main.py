@@ -21,35 +21,14 @@ import signal
 import socket
 import sys
 import threading
-import time
 
-from coredumpd.config import Config, load_config_for
-from coredumpd.policy import Policy
+from coredumpd.config import load_config_for
+from coredumpd.policy import build_policy
 from socket_server.door import Door
 from socket_server.test_hooks import TestHooks
 
 log = logging.getLogger("coredumpd.door")
-CATALOG = "catalog.sqlite"
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-
-
-def build_policy(config: Config) -> Policy:
-    """A policy with the recent history from the catalog (read-only). Failures only cost the
-    history."""
-    policy = Policy(config)
-    path = config.state_directory / CATALOG
-    if not path.exists():
-        return policy
-    from coredumpd.catalog import Catalog
-
-    since = time.time_ns() // 1000 - int(config.rate_limit_interval_sec * 1e6)
-    try:
-        with Catalog.open_readonly(path) as catalog:
-            rows = catalog.query(since_us=since, newest_first=False, details=False)
-            policy.seed((row.timestamp, row.exe, None) for row in rows)
-    except Exception as err:  # noqa: BLE001 - optional
-        log.warning("failed to read the recent crashes for the rate limits, ignoring: %s", err)
-    return policy
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

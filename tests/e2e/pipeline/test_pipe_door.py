@@ -81,6 +81,8 @@ def test_keep_free_refusal_is_recorded(pipe_door: PipeDoor, crasher: Path) -> No
 
 @pytest.mark.slow
 def test_fifty_concurrent_crashes_are_all_recorded(pipe_door: PipeDoor, crasher: Path) -> None:
+    pipe_door.config.write_text(pipe_door.config.read_text().replace(
+        "[Coredumpd]\n", "[Coredumpd]\nRateLimitBurst=0\n"))  # every core kept
     daemon = pipe_door.start_daemon()
     try:
         with ThreadPoolExecutor(max_workers=50) as pool:
@@ -106,3 +108,23 @@ def test_repeats_of_a_signature_keep_metadata_and_backtrace_only(pipe_door: Pipe
         # decided before storage from the raw frames: the same signature as the symbolised one
         assert any(f"repeat of signature {signature}" in note for note in row.notes), row.notes
         assert row.backtrace_json and "crash_now" in row.backtrace_json, row.notes
+
+
+@pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "helper-alone"])
+def test_rate_limit_at_the_pipe_door(pipe_door: PipeDoor, crasher: Path, daemon: bool) -> None:
+    """Over the limit, the pipe door reads the core and drops it; the crash is still recorded.
+    The helper alone (no daemon) knows the history from the catalog."""
+    pipe_door.config.write_text(pipe_door.config.read_text().replace(
+        "[Coredumpd]\n", "[Coredumpd]\nRateLimitBurst=2\nRateLimitIntervalSec=1h\n"))
+    server = pipe_door.start_daemon() if daemon else None
+    try:
+        rows = [pipe_door.wait_for(pipe_door.crash([crasher, "segv"])) for _ in range(4)]
+    finally:
+        if server is not None:
+            pipe_door.stop_daemon(server)
+    assert [r.storage_state for r in rows] == ["present", "present", "none", "none"]
+    for row in rows[2:]:
+        assert any("rejected by rate limit" in n and "more than 2 per 3600s" in n
+                   for n in row.notes), row.notes
+        assert row.filename is None and row.backtrace_json is None
+    assert not {r.door for r in rows} - {"pipe"}
