@@ -166,6 +166,24 @@ class SocketDoor:
         assert row is not None
         return row
 
+    # -- SIGKILL ------------------------------------------------------------------------------
+
+    def kill(self) -> tuple[int, list[int]]:
+        """SIGKILL the daemon (its pid only, as the OOM killer would), uninstall at once (the
+        socket has no listener any more), reap it. Returns its wait status and the pids of the
+        processes it had started (they should follow it: see :func:`alive`); ``start`` may
+        follow on the same state directory."""
+        assert self.daemon is not None
+        helpers = descendants(self.daemon.pid)
+        os.kill(self.daemon.pid, signal.SIGKILL)
+        self.uninstall()
+        status = os.waitpid(self.daemon.pid, 0)[1]
+        self.daemon.returncode = -1  # reaped here; keep Popen from waiting again
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return status, helpers
+
 
 def _unlimited_core() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -183,3 +201,32 @@ def socket_door(crash_sysctls, tmp_path: Path) -> Iterator[SocketDoor]:  # type:
         door.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(helper_dir, ignore_errors=True)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (from /proc/<pid>/task/<tid>/children), parents first."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop(0)
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat[stat.rindex(b")") + 2:].split()[0] != b"Z"
