@@ -23,6 +23,7 @@ import logging
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,11 @@ class Pipeline:
         self.journal = journal
         self.symbol_cache = _attempt("open the symbol cache", None,
                                      lambda: SymbolCache(state_dir / "cache" / "symbols"))
+        #: one crash's symbols at a time: concurrent crashes of one program would each build
+        #: the same libraries' tables in a cold cache (hundreds of MiB each), where the second
+        #: one waiting finds them cached. Costs no throughput (the interpreter lock already
+        #: serialises this pure-Python work) and holds no task: it runs after the release.
+        self._symbolizing = threading.Lock()
 
     def process(self, context: CrashContext, stream: int, handle: ProcessHandle | None = None,
                 *, metadata_done: bool = False,
@@ -179,14 +185,16 @@ class Pipeline:
         backtrace, source = None, None
         if live is not None:
             if raw is not None:
-                backtrace = _attempt("symbolize the live backtrace", None,
-                                     lambda: live.symbolize(raw), context)
+                with self._symbolizing:
+                    backtrace = _attempt("symbolize the live backtrace", None,
+                                         lambda: live.symbolize(raw), context)
                 source = "live" if backtrace is not None else None
             live.close()
 
         if backtrace is None and stored is not None and stored.path is not None:
-            backtrace = _attempt("unwind the stored core", None,
-                                 lambda: self._offline_backtrace(stored.path), context)
+            with self._symbolizing:
+                backtrace = _attempt("unwind the stored core", None,
+                                     lambda: self._offline_backtrace(stored.path), context)
             source = "offline" if backtrace is not None else None
 
         text = format_systemd(backtrace) if backtrace is not None else None
