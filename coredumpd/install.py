@@ -26,7 +26,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from coredumpd.config import load_config
 from coredumpd.context import PIPE_SPECIFIERS
+from coredumpd.errors import CoredumpError
 from coredumpd.sysctl import CORE_PATTERN, SysctlError, read_sysctl, write_sysctl
 
 DEFAULT_HELPER_DIR = Path("/usr/local/lib/coredumpd")
@@ -64,6 +66,9 @@ def write_wrapper(helper_dir: Path, *, state_dir: Path, config: Path | None) -> 
     args = [str(helper_command()), "--state-dir", str(state_dir)]
     if config is not None:
         args += ["--config", str(config)]
+    handoff = _handoff_socket(config)
+    if handoff is not None:  # the helper's fast path: no configuration to read per crash
+        args += ["--handoff-socket", str(handoff)]
     wrapper = helper_dir / "helper"
     tmp = helper_dir / ".helper.tmp"
     tmp.write_text("#!/bin/sh\n# written by coredumpd install\nexec "
@@ -71,6 +76,15 @@ def write_wrapper(helper_dir: Path, *, state_dir: Path, config: Path | None) -> 
     tmp.chmod(0o755)
     os.replace(tmp, wrapper)
     return wrapper
+
+
+def _handoff_socket(config: Path | None) -> Path | None:
+    """The daemon's hand-off socket as the helper would find it (the kernel gives it an empty
+    environment); None when the configuration does not load (the helper reads it itself)."""
+    try:
+        return load_config(config, environ={}).handoff_socket
+    except CoredumpError:
+        return None
 
 
 def pipe_pattern(wrapper: Path) -> str:

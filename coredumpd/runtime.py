@@ -10,7 +10,7 @@ from pathlib import Path
 
 from coredumpd.catalog import Catalog
 from coredumpd.config import Config, Storage, load_config_for
-from coredumpd.context import CrashContext
+from coredumpd.context import ContextError, CrashContext
 from coredumpd.pipeline import Pipeline
 from coredumpd.policy import SignatureLimit, build_policy
 from coredumpd.storage import StorageLimits
@@ -91,6 +91,23 @@ def open_crash_handle(context: CrashContext, pidfd: int | None) -> ProcessHandle
         return None
 
 
+def _handed_context(handoff: Handoff) -> CrashContext | None:
+    """The context of a hand-off; from the kernel's ``argv`` (the helper's fast path) it is
+    parsed here, and arguments the helper would have refused drop the core the same way."""
+    if handoff.argv is None:
+        return CrashContext.from_json(handoff.context_json or "")
+    try:
+        context = CrashContext.from_argv(handoff.argv)
+    except ContextError as err:
+        log.error("bad arguments from the kernel (%s); the core is dropped", err)
+        return None
+    missing = context.missing_mandatory()
+    if missing:
+        log.error("the kernel gave no %s; the core is dropped", ", ".join(missing))
+        return None
+    return context
+
+
 def handle_handoff(pipeline: Pipeline, handoff: Handoff) -> None:
     """Run one handed-off crash (the daemon's worker). Owns and closes the hand-off's fds.
 
@@ -99,7 +116,11 @@ def handle_handoff(pipeline: Pipeline, handoff: Handoff) -> None:
     core = FdOwner(handoff.core_fd)
     handle = None
     try:
-        context = CrashContext.from_json(handoff.context_json)
+        context = _handed_context(handoff)
+        if context is None:
+            if handoff.pidfd is not None:
+                os.close(handoff.pidfd)
+            return
         context.door = handoff.extras.get("door", context.door or "pipe")
         pending = handoff.extras.get("metadata") == "pending"
         if pending:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -48,6 +49,11 @@ def test_crash_is_handed_off_to_the_daemon(pipe_door: PipeDoor, crasher: Path, t
     check_stored_core(row, crasher, tmp_path, threads=1)
     # the daemon, not a helper fallback, recorded it (dmesg is rate-limited: not asked)
     assert f"recorded pid {pid}" in log
+    # through the helper's fast path: the kernel's raw arguments, parsed by the daemon
+    wrapper = Path(json.loads((pipe_door.state / "install.json").read_text())["wrapper"])
+    assert f"--handoff-socket {pipe_door.socket}" in wrapper.read_text()
+    assert (row.pid, row.signal, row.comm, row.door) == (pid, 11, b"crasher", "pipe")
+    assert row.context.tid == pid and row.uid == 0 and row.context.hostname
 
 
 def test_setuid_crash_is_readable_by_root_only(pipe_door: PipeDoor, crasher: Path) -> None:
