@@ -4,7 +4,9 @@ Rows as bench_catalog.py writes them (about 10 KB of context each, a backtrace, 
 signatures), all ``present`` with their core file path checked by ``list`` as coredumpctl
 does. Measured: the whole command as a user runs it (a new process: interpreter start,
 imports, query, rendering to a pipe), and the verb alone in this process. The journal is
-left out (``--source catalog``) so that the figure is the catalog's. Run:
+left out (``--source catalog``) so that the figure is the catalog's. New processes run
+without ``PYTHONDONTWRITEBYTECODE``, importing compiled bytecode as an installed coredumpd
+does. Run:
 
     .venv/bin/python bench/bench_cli.py [--rows 10000] [--repeat 5]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +35,8 @@ from coredumpd.cli.main import main as cli_main  # noqa: E402
 from coredumpd.storage import StoredCore  # noqa: E402
 
 COREDUMPD = Path(sys.executable).parent / "coredumpd"
+#: as an installed coredumpd runs: compiled bytecode is written once and imported after
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def fill(state: Path, rows: int) -> None:
@@ -65,7 +70,8 @@ def main() -> None:
                 "--config", str(Path(tmp) / "none.conf")]
 
         def process() -> None:
-            out = subprocess.run([str(COREDUMPD), *argv], capture_output=True, check=True)
+            out = subprocess.run([str(COREDUMPD), *argv], capture_output=True, check=True,
+                                 env=ENV)
             assert out.stdout.count(b"\n") == args.rows + 1, out.stdout[-300:]
 
         def in_process() -> None:
@@ -76,11 +82,13 @@ def main() -> None:
             ("list (new process)", process),
             ("list (verb only)", in_process),
             ("list --json=short (new process)",
-             lambda: subprocess.run([str(COREDUMPD), *argv, "--json=short"], capture_output=True, check=True)),
+             lambda: subprocess.run([str(COREDUMPD), *argv, "--json=short"], capture_output=True,
+                                    check=True, env=ENV)),
             ("list --group (new process)",
-             lambda: subprocess.run([str(COREDUMPD), *argv, "--group"], capture_output=True, check=True)),
+             lambda: subprocess.run([str(COREDUMPD), *argv, "--group"], capture_output=True,
+                                    check=True, env=ENV)),
             ("python -c pass (interpreter floor)",
-             lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)),
+             lambda: subprocess.run([sys.executable, "-c", "pass"], check=True, env=ENV)),
         ]
         print(f"coredumpd list over {args.rows:,} catalog rows, median of {args.repeat}:")
         for name, step in variants:

@@ -8,10 +8,14 @@ Cores (made in this run, core_pattern under ``coredumpd.sysctl.crash_sysctls()``
 
 Times are medians of ``RUNS`` runs, wall clock and, in parentheses, CPU (user + system: what
 other load on the machine does not inflate). ``ours cold`` gets a fresh, empty
-``--cache-dir`` each run; ``ours warm`` a cache filled by an earlier run. In-process:
+``--cache-dir`` each run; ``ours warm`` a cache filled by an earlier run; ``warm, new addr``
+the same cache without its described addresses (``*.desc``): symbol and line tables cached,
+every address asked for the first time, as for a new crash of the same builds. In-process:
 ``backtrace_from_core`` in this process, cold (empty cache) and warm (median of later calls
 with the same cache, page cache hot). The OS page cache is hot for every tool (each is run
-once before timing).
+once before timing). The CLI runs without ``PYTHONDONTWRITEBYTECODE``, so that, as in an
+installed coredumpd, it imports compiled bytecode (written by the untimed run) rather than
+compiling every module from source on each run.
 
 Run as root: ``.venv/bin/python bench/bench_unwind.py``
 """
@@ -42,7 +46,8 @@ from unwinder.symbols.locate import DebugFileLocator  # noqa: E402
 RUNS = 5
 PROGRAMS = ROOT / "tests" / "programs" / "unwind"
 COREDUMPD = [str(ROOT / ".venv" / "bin" / "coredumpd"), "backtrace"]
-ENV = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
+ENV = {k: v for k, v in os.environ.items()
+       if k not in ("DEBUGINFOD_URLS", "PYTHONDONTWRITEBYTECODE")}
 
 NODE_SCRIPT = r"""
 const { Worker } = require('worker_threads');
@@ -151,15 +156,23 @@ def measure(subject: Subject, work: Path) -> list[str]:
     # cold: every run (the untimed one included) gets its own empty cache directory
     cold = run_timed(lambda: [*ours, str(next(fresh))])
     warm = run_timed(lambda: [*ours, str(slot / "warm-cache")])
+
+    def without_described() -> list[str]:
+        for path in (slot / "tables-cache").glob("*.desc"):
+            path.unlink()
+        return [*ours, str(slot / "tables-cache")]
+
+    warm_new = run_timed(without_described)
     eu = run_timed(lambda: ["eu-stack", "-i", f"--core={subject.core}"])
     gdb = run_timed(lambda: ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex",
                              "thread apply all bt", str(subject.exe), str(subject.core)])
     return [subject.name, str(threads), f"{frames}/{eu_stack_frames(subject.core)}",
-            cold.ms(), warm.ms(), eu.ms(), gdb.ms(), cold.ratio(eu), warm.ratio(eu),
+            cold.ms(), warm.ms(), warm_new.ms(), eu.ms(), gdb.ms(), cold.ratio(eu), warm.ratio(eu),
             ip_cold.ms(), ip_warm.ms(), f"{ip_warm.wall / frames * 1e6:.0f}"]
 
 
-HEADER = ["core", "threads", "frames ours/eu", "ours cold ms", "ours warm ms", "eu-stack ms",
+HEADER = ["core", "threads", "frames ours/eu", "ours cold ms", "ours warm ms",
+          "warm, new addr ms", "eu-stack ms",
           "gdb ms", "cold/eu", "warm/eu", "in-proc cold ms", "in-proc warm ms", "warm µs/frame"]
 
 

@@ -42,7 +42,6 @@ from coredumpd.pipeline import Pipeline
 from coredumpd.runtime import FdOwner
 from procfs.errors import ProcessGone, ProcfsError
 from procfs.handle import ProcessHandle
-from socket_server.door import BACKLOG
 from socket_server.door_channel import ChannelError, DoorEvent, channel_pair, receive_event
 from socket_server.handoff import bind_private_socket
 from socket_server.listening import is_listening

@@ -19,10 +19,11 @@ from unwinder.cfi.table import CfiTable
 from unwinder.core import CoreFile, CoreReader
 from unwinder.core.constants import AT
 from unwinder.core.notes import FileMapping
-from unwinder.elfimage import ELF_PARSE_ERRORS, elf_debuglink, open_elf
+from unwinder.elfimage import ELF_PARSE_ERRORS, open_elf
 from unwinder.errors import UnwindError
 from unwinder.frames import RawFrame, ThreadUnwind
 from unwinder.modules import FileOpener, Module, ModuleMap, build_module_map, open_by_path
+from unwinder.symbols.identity import find_debuglink
 from unwinder.symbols.locate import DebugFileLocator
 from unwinder.symbols.module import ModuleSymbols
 from unwinder.unwind import Unwinder
@@ -135,13 +136,18 @@ class Analysis:
         return out
 
     def symbolize(self, raw: list[tuple[int, bool, ThreadUnwind]]) -> Backtrace:
-        """The backtrace of ``raw`` with symbols; reads only module files."""
+        """The backtrace of ``raw`` with symbols; reads only module files (and the cache, where
+        it stores the addresses described)."""
         threads = tuple(
             ThreadBacktrace(tid, crashed, _symbolize(unwound, self.modules, self.locator, self.cache,
                                                      self.options.symbolize),
                             str(unwound.stop), unwound.truncated, unwound.detail)
             for tid, crashed, unwound in raw)
         infos = tuple(_module_info(m) for m in sorted(self.modules.modules, key=lambda m: m.start))
+        for module in self.modules.modules:
+            symbols = module.cache.get("symbols")
+            if isinstance(symbols, ModuleSymbols):
+                symbols.save()
         return Backtrace(threads, infos, self.arch.name)
 
     def close(self) -> None:
@@ -213,7 +219,7 @@ class _CfiWithDebugFile:
             self._debug = None
             try:
                 path = self.locator.find(build_id=self.module.build_id, path=self.module.name,
-                                         debuglink=elf_debuglink(self.module.elffile))
+                                         debuglink=_debuglink(self.module))
                 if path is not None:
                     debug = open(path, "rb")  # noqa: SIM115 - closed with the module map
                     if self.modules is not None:
@@ -223,6 +229,13 @@ class _CfiWithDebugFile:
             except (UnwindError, OSError, *ELF_PARSE_ERRORS):
                 self._debug = None
         return self._debug  # type: ignore[return-value]
+
+
+def _debuglink(module: Module) -> tuple[str, int] | None:
+    try:
+        return find_debuglink(module.elffile) if module.elffile is not None else None
+    except UnwindError:
+        return None  # a malformed section: the build-id can still find the debug file
 
 
 def _symbols(module: Module, locator, cache) -> ModuleSymbols | None:  # type: ignore[no-untyped-def]

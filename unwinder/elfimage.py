@@ -169,18 +169,3 @@ def _read_file(elf: ELFFile, offset: int, size: int) -> bytes:
     if len(data) != size:
         raise BadImage(f"ELF file truncated: {len(data)} of {size} bytes at {offset:#x}")
     return data
-
-
-def elf_debuglink(elf: ELFFile) -> tuple[str, int] | None:
-    """``(file name, CRC32)`` from ``.gnu_debuglink``, or None."""
-    try:
-        section = elf.get_section_by_name(".gnu_debuglink")
-        if section is None:
-            return None
-        data = section.data()
-        name = data.partition(b"\0")[0]
-        offset = (len(name) + 1 + 3) & ~3
-        crc = struct.unpack_from("<I", data, offset)[0]
-        return name.decode("utf-8", "surrogateescape"), crc
-    except ELF_PARSE_ERRORS + (struct.error,):
-        return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from coredumpd.cli.options import JSON_MODES, add_selection_arguments
@@ -115,6 +114,8 @@ def run_pid(args: argparse.Namespace) -> int:
 
 
 def run_crash(args: argparse.Namespace) -> int:
+    import tempfile
+
     from coredumpd.cli.corefile import copy_core, open_crash_core
     from coredumpd.cli.details import load_backtrace
     from coredumpd.cli.options import select_one

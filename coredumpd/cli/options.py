@@ -13,12 +13,18 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from coredumpd.cli.records import SOURCES, Crash, Found, Selection, find_crashes
-from coredumpd.cli.timespec import TimeSpecError, parse_timestamp
 from coredumpd.errors import CoredumpError
 
+if TYPE_CHECKING:
+    # the search (catalog, journal reader) is imported when a verb searches, not when its
+    # parser is built: ``backtrace CORE`` never searches
+    from coredumpd.cli.records import Crash, Found, Selection
+
 JSON_MODES = ("short", "pretty", "off")
+#: ``--source``: our catalog, the journal, or both
+SOURCES = ("all", "catalog", "journal")
 
 
 class UsageError(Exception):
@@ -76,6 +82,9 @@ def parse_matches(args: Sequence[str], cwd: str | None = None) -> dict[str, tupl
 
 
 def selection_from_args(args: argparse.Namespace) -> Selection:
+    from coredumpd.cli.records import Selection
+    from coredumpd.cli.timespec import TimeSpecError, parse_timestamp
+
     try:
         since = parse_timestamp(args.since) if args.since else None
         until = parse_timestamp(args.until) if args.until else None
@@ -111,6 +120,8 @@ def viewer_uid() -> int | None:
 
 def search(args: argparse.Namespace, *, details: bool = False) -> Found:
     """Run the search the arguments describe. :raises UsageError, CoredumpError:"""
+    from coredumpd.cli.records import find_crashes
+
     selection = selection_from_args(args)
     paths = paths_from_args(args)
     return find_crashes(selection, catalog_path=paths.catalog,

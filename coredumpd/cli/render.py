@@ -4,7 +4,8 @@ Every string that came from a crashed process (comm, argv, paths, environment) i
 attacker-chosen: it goes through :func:`clean` (undecodable bytes and control characters
 escaped) and is shown as :class:`rich.text.Text` on a console with markup, emoji and
 highlighting off, so it can inject neither markup nor terminal escapes. This is the only
-module that prints with rich; the verbs hand it frozen results.
+module that prints with rich; the verbs hand it frozen results. rich is imported by the
+functions that use it: a verb that only prints plain text or an error does not pay for it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from coredumpd.cli.details import CrashInfo
     from coredumpd.cli.list import CrashGroup
     from coredumpd.cli.records import Crash
@@ -33,6 +33,8 @@ _NUMERIC = {"PID", "UID", "GID", "SIZE", "COUNT", "ID"}
 
 
 def make_console(stream=None) -> Console:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
     stream = stream or sys.stdout
     return Console(file=stream, markup=False, highlight=False, emoji=False,
                    no_color="NO_COLOR" in os.environ, soft_wrap=False)
@@ -49,6 +51,8 @@ def clean(raw: bytes | str) -> str:
 
 
 def safe_text(raw: bytes | str) -> Text:
+    from rich.text import Text
+
     return Text(clean(raw))
 
 
@@ -79,6 +83,9 @@ def render_table(console: Console, headers: Sequence[str], rows: Sequence[Sequen
     """Cells are already :func:`clean`. A rich table on a terminal; aligned plain columns
     (nothing cut, nothing wrapped) otherwise."""
     if console.is_terminal:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(box=table_box(), pad_edge=False, show_header=legend, show_edge=False)
         for name in headers:
             table.add_column(name, justify="right" if name in _NUMERIC else "left",
@@ -99,6 +106,9 @@ def render_table(console: Console, headers: Sequence[str], rows: Sequence[Sequen
 
 
 def render_core_summary(console: Console, summary: CoreSummary) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
@@ -210,6 +220,9 @@ def render_hints(console: Console, hints: Sequence[str]) -> None:
 def _render_fields(console: Console, fields: Sequence[tuple[str, str]]) -> None:
     """``Label: value`` lines, labels right-aligned; values already :func:`clean`."""
     if console.is_terminal:
+        from rich.table import Table
+        from rich.text import Text
+
         grid = Table.grid(padding=(0, 1))
         grid.add_column(justify="right", style="bold")
         grid.add_column(overflow="fold")
@@ -224,6 +237,8 @@ def _render_fields(console: Console, fields: Sequence[tuple[str, str]]) -> None:
 
 
 def render_info(console: Console, info: CrashInfo) -> None:
+    from rich.text import Text
+
     from unwinder.format import format_rich
 
     _render_fields(console, [(label, clean(value)) for label, value in info.fields])
@@ -287,6 +302,8 @@ class _RichProgress:
 def progress(description: str, total: int | None) -> Iterator[_NoProgress | _RichProgress]:
     """A progress bar on stderr for work over ``total`` bytes, only on a terminal and only
     for big cores; otherwise a no-op with the same ``advance(n)``."""
+    from rich.console import Console
+
     console = Console(file=sys.stderr, markup=False, highlight=False, emoji=False,
                       no_color="NO_COLOR" in os.environ)
     if not console.is_terminal or total is None or total < PROGRESS_MIN_BYTES:

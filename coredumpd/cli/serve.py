@@ -16,7 +16,6 @@ import os
 import select
 import signal
 import socket
-import sys
 import threading
 from pathlib import Path
 
@@ -38,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from coredumpd.runtime import handle_handoff, load
     from pipe_helper.hygiene import drop_dumpable
     from socket_server.handoff import HandoffServer, bind_private_socket
-    from socket_server.kernel_socket import DOOR_READY_TIMEOUT, KernelSocketServer, bind_kernel_socket
+    from socket_server.kernel_socket import (
+        DOOR_READY_TIMEOUT,
+        KernelSocketServer,
+        bind_kernel_socket,
+    )
 
     logging.basicConfig(level=logging.INFO, format="coredumpd: %(message)s")
     drop_dumpable()  # our own crash must never come back to us

@@ -3,10 +3,15 @@
 Files are ``<directory>/<key>.<kind>`` (key: build-id hex plus a variant saying which debug
 data produced it). Layout, all little-endian::
 
-    magic "CDSYMC\\0\\n" | u32 version | u32 kind | u64 payload size | 16-byte BLAKE2b(payload)
+    magic "CDSYMC\\0\\n" | u32 version | u32 kind | u64 payload size | u32 CRC-32(payload)
     payload: u32 part count, then per part u64 size + bytes
 
-Parts are ``array`` buffers (native byte order; the version encodes it) and name blobs.
+The checksum finds damaged files, which is all it is for: whoever can write the directory can
+write any content. (Version 1 used BLAKE2b, five times slower on the megabytes of a big
+module's symbols and lines; its files are ignored and rewritten.)
+
+Parts are ``array`` buffers (native byte order; the version encodes it) and name blobs; the
+described addresses (:mod:`.described`) are one JSON part.
 Writers write a temp file in the directory and ``os.replace`` it, so concurrent writers are
 safe and readers never see a partial file. A file with a wrong magic, version, size or
 checksum, or with inconsistent parts, is ignored (and later overwritten), never trusted.
@@ -14,27 +19,27 @@ checksum, or with inconsistent parts, is ignored (and later overwritten), never 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import struct
 import sys
-import tempfile
+import zlib
 from array import array
 from enum import IntEnum
 from pathlib import Path
 
 from unwinder.errors import SymbolError
-from unwinder.symbols.linetable import HOLE, LineTable
+from unwinder.symbols.described import DescribedAddresses
+from unwinder.symbols.linetable import LineTable
 from unwinder.symbols.symtab import SymbolTable
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"CDSYMC\0\n"
 #: bump on any layout change; the byte order of ``array`` parts is part of the version
-VERSION = 1 if sys.byteorder == "little" else 0x8001
-_HEADER = struct.Struct("<8sIIQ16s")
+VERSION = 2 if sys.byteorder == "little" else 0x8002
+_HEADER = struct.Struct("<8sIIQI")
 _KEY = re.compile(r"^[0-9a-zA-Z._-]{1,200}$")
 MAX_CACHE_FILE = 1 << 31
 
@@ -42,13 +47,14 @@ MAX_CACHE_FILE = 1 << 31
 class Kind(IntEnum):
     SYMBOLS = 1
     LINES = 2
+    DESCRIBED = 3
 
 
-_SUFFIX = {Kind.SYMBOLS: "sym", Kind.LINES: "lines"}
+_SUFFIX = {Kind.SYMBOLS: "sym", Kind.LINES: "lines", Kind.DESCRIBED: "desc"}
 
 
-def _digest(payload: bytes | memoryview) -> bytes:
-    return hashlib.blake2b(payload, digest_size=16).digest()
+def _digest(payload: bytes | memoryview) -> int:
+    return zlib.crc32(payload)
 
 
 def encode_parts(kind: Kind, parts: list[bytes]) -> bytes:
@@ -60,15 +66,16 @@ def encode_parts(kind: Kind, parts: list[bytes]) -> bytes:
     return _HEADER.pack(MAGIC, VERSION, kind, len(payload), _digest(payload)) + payload
 
 
-def decode_parts(kind: Kind, data: bytes) -> list[bytes]:
-    """The parts of a cache file; :class:`SymbolError` if it is not intact."""
+def decode_parts(kind: Kind, data: bytes) -> list[memoryview]:
+    """The parts of a cache file (views of ``data``); :class:`SymbolError` if it is not
+    intact."""
     if len(data) < _HEADER.size:
         raise SymbolError("cache file truncated")
     magic, version, file_kind, size, digest = _HEADER.unpack_from(data)
     if magic != MAGIC or version != VERSION or file_kind != kind:
         raise SymbolError("cache file of another format")
     payload = memoryview(data)[_HEADER.size:]
-    if len(payload) != size or _digest(payload) != digest:
+    if len(payload) != size or size < 4 or _digest(payload) != digest:
         raise SymbolError("cache file truncated or corrupt")
     (count,) = struct.unpack_from("<I", payload)
     pos, parts = 4, []
@@ -79,12 +86,12 @@ def decode_parts(kind: Kind, data: bytes) -> list[bytes]:
         pos += 8
         if pos + length > size:
             raise SymbolError("cache part truncated")
-        parts.append(bytes(payload[pos:pos + length]))
+        parts.append(payload[pos:pos + length])
         pos += length
     return parts
 
 
-def _array(typecode: str, raw: bytes) -> array:
+def _array(typecode: str, raw: memoryview) -> array:
     out = array(typecode)
     if len(raw) % out.itemsize:
         raise SymbolError("cache array of a partial item")
@@ -93,7 +100,8 @@ def _array(typecode: str, raw: bytes) -> array:
 
 
 class SymbolCache:
-    """Symbol arrays and line tables by build-id under ``directory`` (created on demand)."""
+    """Symbol arrays, line tables and described addresses by build-id under ``directory``
+    (created on demand)."""
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
@@ -104,7 +112,7 @@ class SymbolCache:
         return self.directory / f"{key}.{_SUFFIX[kind]}"
 
     # -- generic -----------------------------------------------------------
-    def _load(self, key: str, kind: Kind) -> list[bytes] | None:
+    def _load(self, key: str, kind: Kind) -> list[memoryview] | None:
         path = self.path(key, kind)
         try:
             with open(path, "rb") as handle:
@@ -122,6 +130,8 @@ class SymbolCache:
 
     def _store(self, key: str, kind: Kind, parts: list[bytes]) -> None:
         path = self.path(key, kind)
+        import tempfile  # only writers need it
+
         data = encode_parts(kind, parts)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -146,7 +156,7 @@ class SymbolCache:
             if len(parts) != 4:
                 raise SymbolError("symbol cache has the wrong number of parts")
             addresses, ends = _array("Q", parts[0]), _array("Q", parts[1])
-            offsets, names = _array("I", parts[2]), parts[3]
+            offsets, names = _array("I", parts[2]), bytes(parts[3])
             if offsets and max(offsets) >= len(names):
                 raise SymbolError("symbol cache name offset out of range")
             return SymbolTable(addresses, ends, offsets, names)
@@ -167,13 +177,12 @@ class SymbolCache:
         try:
             if len(parts) != 5:
                 raise SymbolError("line cache has the wrong number of parts")
-            files = [f.decode("utf-8", "surrogateescape") for f in parts[4].split(b"\0")] \
-                if parts[4] else []
-            table = LineTable(_array("Q", parts[0]), _array("I", parts[1]),
-                              _array("I", parts[2]), _array("I", parts[3]), files)
-            if any(f != HOLE and f >= len(files) for f in set(table.file_ids)):
-                raise SymbolError("line cache file index out of range")
-            return table
+            blob = bytes(parts[4])
+            files = [f.decode("utf-8", "surrogateescape") for f in blob.split(b"\0")] \
+                if blob else []
+            # file indexes are not scanned here (5 ms for libc): lookup() checks the one it uses
+            return LineTable(_array("Q", parts[0]), _array("I", parts[1]),
+                             _array("I", parts[2]), _array("I", parts[3]), files)
         except SymbolError as err:
             log.warning("line cache for %s is inconsistent, rebuilding: %s", key, err)
             return None
@@ -182,3 +191,20 @@ class SymbolCache:
         blob = "\0".join(table.files).encode("utf-8", "surrogateescape")
         self._store(key, Kind.LINES, [table.addresses.tobytes(), table.file_ids.tobytes(),
                                       table.lines.tobytes(), table.columns.tobytes(), blob])
+
+    # -- described addresses -------------------------------------------------
+    def load_described(self, key: str) -> DescribedAddresses | None:
+        """The cached answers of ``describe()`` for ``key``, ``None`` when absent or unusable."""
+        parts = self._load(key, Kind.DESCRIBED)
+        if parts is None:
+            return None
+        try:
+            if len(parts) != 1:
+                raise SymbolError("described-address cache has the wrong number of parts")
+            return DescribedAddresses.from_bytes(bytes(parts[0]))
+        except SymbolError as err:
+            log.warning("described-address cache for %s is inconsistent, rebuilding: %s", key, err)
+            return None
+
+    def store_described(self, key: str, described: DescribedAddresses) -> None:
+        self._store(key, Kind.DESCRIBED, [described.to_bytes()])

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -94,6 +92,9 @@ class DebuginfodClient:
         return None
 
     def _download(self, url: str, entry: Path, target: Path, build_id: bytes) -> bool:
+        import tempfile
+        import urllib.request  # http.client and ssl: only when a server is asked
+
         self.requests += 1
         started = time.monotonic()
         request = urllib.request.Request(url, headers={"User-Agent": "coredumpd"})

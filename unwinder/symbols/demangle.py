@@ -12,7 +12,6 @@ Unknown schemes come back unchanged, and nothing here raises.
 
 from __future__ import annotations
 
-import ctypes
 import re
 from functools import lru_cache
 
@@ -33,6 +32,8 @@ class _CxaDemangle:
         self._tried = False
 
     def __call__(self, name: str) -> str | None:
+        import ctypes  # not at module import: a warm backtrace from the cache never demangles
+
         if not self._tried:
             self._tried = True
             try:

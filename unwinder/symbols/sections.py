@@ -1,9 +1,12 @@
 """Section bytes of an ELF file, decompressed: SHF_COMPRESSED (zlib, zstd) and ``.zdebug_*``.
 
-pyelftools locates the section headers; reading and decompression are our own because
-pyelftools 0.33 raises on ``ELFCOMPRESS_ZSTD`` (binutils >= 2.40
-``--compress-debug-sections=zstd``) and decompresses again on every ``data()`` call. The
-declared size is checked and capped so a corrupt header cannot ask for gigabytes.
+Our own, on ``struct``: the section header table is read in one piece (pyelftools parses each
+header through construct and builds every section object, ``.gnu.hash`` tables included, on the
+first ``get_section_by_name``), and reading and decompression are ours because pyelftools 0.33
+raises on ``ELFCOMPRESS_ZSTD`` (binutils >= 2.40 ``--compress-debug-sections=zstd``) and
+decompresses again on every ``data()`` call. pyelftools only provides the ELF header
+(``e_shoff``, extended numbering). The declared size is checked and capped so a corrupt header
+cannot ask for gigabytes.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import struct
 import weakref
 import zlib
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import zstandard
 
@@ -34,26 +37,65 @@ class ELFCOMPRESS(IntEnum):
     ZSTD = 2
 
 
+class SectionHeader(NamedTuple):
+    """One ``Elf32_Shdr``/``Elf64_Shdr``, the kernel's field names; ``sh_type`` stays a number."""
+
+    sh_name: int
+    sh_type: int
+    sh_flags: int
+    sh_addr: int
+    sh_offset: int
+    sh_size: int
+    sh_link: int
+    sh_info: int
+    sh_addralign: int
+    sh_entsize: int
+
+
+#: (ELF class, little endian) -> section header layout, in SectionHeader's field order
+_SHDR = {
+    (64, True): struct.Struct("<IIQQQQIIQQ"), (64, False): struct.Struct(">IIQQQQIIQQ"),
+    (32, True): struct.Struct("<IIIIIIIIII"), (32, False): struct.Struct(">IIIIIIIIII"),
+}
+
 #: section name -> header, per open file
-_HEADERS: weakref.WeakKeyDictionary[ELFFile, dict[str, Any]] = weakref.WeakKeyDictionary()
+_HEADERS: weakref.WeakKeyDictionary[ELFFile, dict[str, SectionHeader]] = \
+    weakref.WeakKeyDictionary()
 
 
-def section_header(elffile: ELFFile, name: str):
-    """The pyelftools header container of section ``name``, or ``None``.
+def section_header(elffile: ELFFile, name: str) -> SectionHeader | None:
+    """The header of section ``name``, or ``None``. The last section of a name wins, and names
+    are decoded as latin-1, as in pyelftools.
 
-    Headers and names only: ``get_section_by_name`` builds every section object on its first
-    call, parsing the ``.gnu.hash`` tables on the way (a quarter of a warm backtrace). The
-    last section of a name wins, as in pyelftools.
+    :raises SymbolError: the section header table or its name table is unreadable.
     """
-    with guard(f"section headers ({name})"):
-        headers = _HEADERS.get(elffile)
-        if headers is None:
-            headers = {}
-            for index in range(elffile.num_sections()):
-                header = elffile._get_section_header(index)
-                headers[elffile._get_section_name(header)] = header
-            _HEADERS[elffile] = headers
-        return headers.get(name)
+    headers = _HEADERS.get(elffile)
+    if headers is None:
+        with guard(f"section headers ({name})"):
+            headers = _HEADERS[elffile] = _read_headers(elffile)
+    return headers.get(name)
+
+
+def _read_headers(elffile: ELFFile) -> dict[str, SectionHeader]:
+    count = elffile.num_sections()
+    if not count:
+        return {}
+    layout = _SHDR[(elffile.elfclass, elffile.little_endian)]
+    entsize = elffile["e_shentsize"]
+    if entsize < layout.size:
+        raise SymbolError(f"section headers of {entsize} bytes, smaller than {layout.size}")
+    table = read_raw(elffile, elffile["e_shoff"], (count - 1) * entsize + layout.size,
+                     "section header table")
+    headers = [SectionHeader._make(layout.unpack_from(table, i * entsize))
+               for i in range(count)]
+    strtab = headers[elffile.get_shstrndx()]
+    names = read_raw(elffile, strtab.sh_offset, strtab.sh_size, "section name table")
+    out = {}
+    for header in headers:
+        end = names.find(b"\0", header.sh_name)
+        if end >= 0:  # a name outside its table: the section cannot be asked for
+            out[names[header.sh_name:end].decode("latin-1")] = header
+    return out
 
 
 def read_raw(elffile: ELFFile, offset: int, size: int, what: str) -> bytes:
@@ -78,12 +120,11 @@ def read_section(elffile: ELFFile, name: str) -> bytes | None:
     if header is None and name.startswith(".debug_"):
         header = section_header(elffile, ".z" + name[1:])
         if header is not None:
-            return _gnu_zdebug(read_raw(elffile, header["sh_offset"], header["sh_size"], name),
-                               name)
-    if header is None or header["sh_type"] == "SHT_NOBITS":
+            return _gnu_zdebug(read_raw(elffile, header.sh_offset, header.sh_size, name), name)
+    if header is None or header.sh_type == SHT_NOBITS:
         return None
-    data = read_raw(elffile, header["sh_offset"], header["sh_size"], name)
-    if header["sh_flags"] & SHF_COMPRESSED:
+    data = read_raw(elffile, header.sh_offset, header.sh_size, name)
+    if header.sh_flags & SHF_COMPRESSED:
         return _decompress(data, elffile.elfclass, elffile.little_endian, name)
     return data
 

@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.catch.conftest import (COREDUMPD, REPO, Store, core_file, kernel_core_of,
-                                      our_backtraces, run)
+from tests.e2e.catch.conftest import (
+    COREDUMPD,
+    REPO,
+    Store,
+    core_file,
+    kernel_core_of,
+    our_backtraces,
+    run,
+)
 from tests.support.crash import Crash
 from tests.support.oracles import gdb_threads
 from unwinder.analyze import backtrace_from_core

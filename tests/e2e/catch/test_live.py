@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.catch.conftest import COREDUMPD, REPO, Store, core_file, run
+from tests.e2e.catch.conftest import COREDUMPD, Store, core_file, run
 from tests.support.crash import process_state, wait_until
 from tests.support.names import normalize, up_to_main
 from tests.support.oracles import gdb_attached_threads, gdb_threads

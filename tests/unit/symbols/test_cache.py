@@ -42,10 +42,45 @@ def test_round_trip_gives_identical_answers(program: Path, tmp_path: Path) -> No
     assert _all_frames(uncached, program) == expected
 
 
+def test_described_addresses_are_answered_without_dwarf(program: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = SymbolCache(tmp_path / "c")
+    first = _load(program, cache)
+    expected = _all_frames(first, program)
+    first.save()
+    assert sorted(p.suffix for p in (tmp_path / "c").iterdir()) == [".desc", ".lines", ".sym"]
+
+    from unwinder.symbols.dwarf import DwarfData
+
+    def no_dwarf(elffile):  # type: ignore[no-untyped-def]
+        raise AssertionError("the DWARF was opened for a described address")
+
+    monkeypatch.setattr(DwarfData, "load", staticmethod(no_dwarf))
+    warm = _load(program, cache)
+    assert _all_frames(warm, program) == expected
+    assert warm._symbols is None  # nor were the symbols read
+
+
+def test_new_addresses_are_added_to_the_described_ones(program: Path, tmp_path: Path) -> None:
+    cache = SymbolCache(tmp_path / "c")
+    start, end = function_ranges(program)["level1"]
+    first = _load(program, cache)
+    first.describe(start)
+    first.save()
+    second = _load(program, cache)
+    assert [second.describe(a) for a in range(start, end)] == \
+        [_load(program, None).describe(a) for a in range(start, end)]
+    second.save()
+    stored = cache.load_described(f"{second.build_id.hex()}-m")
+    assert stored is not None and len(stored) == end - start
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "magic", "empty"])
 def test_corrupt_file_is_rebuilt(program: Path, tmp_path: Path, damage: str) -> None:
     cache = SymbolCache(tmp_path / "c")
-    expected = _all_frames(_load(program, cache), program)
+    filler = _load(program, cache)
+    expected = _all_frames(filler, program)
+    filler.save()
     for path in (tmp_path / "c").iterdir():
         data = bytearray(path.read_bytes())
         if damage == "truncate":
@@ -58,8 +93,8 @@ def test_corrupt_file_is_rebuilt(program: Path, tmp_path: Path, damage: str) -> 
             data = bytearray()
         path.write_bytes(bytes(data))
     module = _load(program, cache)
-    assert module.symbol_source == "symtab"  # not from the damaged cache
-    assert _all_frames(module, program) == expected
+    assert _all_frames(module, program) == expected  # not from the damaged cache
+    assert module.symbol_source == "symtab"
     assert _load(program, cache).symbol_source == "cache"  # rewritten
 
 
