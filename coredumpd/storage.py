@@ -31,6 +31,7 @@ import select
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,12 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 #: granularity of hole detection when writing uncompressed/sparse files
 SPARSE_BLOCK = 4096
+#: a read shorter than this found the pipe nearly empty: the kernel writes a core a page at a
+#: time, and a Python loop per few KiB read costs more than the kernel's writing (46,820 reads
+#: of 23 KiB for a 1 GiB core). Waiting :data:`COALESCE_WAIT` lets it put hundreds of KiB in
+#: the pipe, without ever blocking it (the pipe holds :data:`CHUNK`): 2,300 reads of ~450 KiB
+COALESCE = 256 << 10
+COALESCE_WAIT = 0.0002
 #: buffers of :data:`CHUNK` bytes the reader thread may fill ahead of the compressor
 READ_AHEAD = 4
 #: zstd level; systemd uses the library default (3)
@@ -162,7 +169,7 @@ class _Source:
     def __init__(self, rest: int | BinaryIO) -> None:
         self.rest = rest
         if isinstance(rest, int):
-            _grow_pipe(rest)
+            _grow_buffer(rest)
 
     def readinto(self, buf: bytearray | memoryview) -> int:
         if isinstance(self.rest, int):
@@ -218,6 +225,8 @@ class _ReadAhead:
                             end = True
                             break
                         n += got
+                        if got < COALESCE and n < len(buf):
+                            time.sleep(COALESCE_WAIT)
                 except (OSError, ValueError) as err:  # ValueError: a closed file object
                     self.error, end = err, True  # what came before the error is kept
                 view.release()
@@ -247,12 +256,24 @@ class _ReadAhead:
         self._thread.join()
 
 
-def _grow_pipe(fd: int) -> None:
-    # fewer wake-ups per MiB; not a pipe, or over pipe-max-size: keep what we have
-    try:
-        import fcntl
+def _grow_buffer(fd: int) -> None:
+    """Let the kernel run :data:`CHUNK` ahead of us: the pipe's size, or a socket's receive
+    buffer (the kernel socket door). Anything else, or a refusal: keep what we have."""
+    import socket
+    import stat as st
 
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if st.S_ISFIFO(mode):
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
+        elif st.S_ISSOCK(mode):
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, 33, CHUNK)  # SO_RCVBUFFORCE (root)
+                except OSError:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CHUNK)
     except (OSError, AttributeError):
         pass
 

@@ -1,6 +1,7 @@
 """Just enough of an ELF image to place it in an address space and check its identity:
-load segments, build-id and ``.gnu_debuglink``, read from a file (pyelftools) or from memory
-(our own small reader: the first page of a mapping, or the vDSO image).
+load segments and build-id, read from a file (:class:`~unwinder.elffile.ElfFile`: our own
+header and program header reading, pyelftools only for what is not ELF64 little-endian) or
+from memory (the first page of a mapping, or the vDSO image).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
 
 from unwinder.core.constants import ELF_MAGIC, ET, PN_XNUM, PT
 from unwinder.core.elfstructs import Elf64_Ehdr, Elf64_Phdr
 from unwinder.core.parse import parse_notes
+from unwinder.elffile import ElfFile
 from unwinder.errors import CorruptCore, FaultError, UnwindError
 
 NT_GNU_BUILD_ID = 3
@@ -113,16 +114,16 @@ def _build_id_from_notes(data: bytes) -> bytes | None:
     return None
 
 
-def open_elf(stream: BinaryIO) -> ELFFile:
-    """pyelftools' view of an ELF file, or :class:`BadImage`."""
+def open_elf(stream: BinaryIO) -> ElfFile:
+    """An ELF file (its header read, pyelftools' view built when asked), or :class:`BadImage`."""
     try:
-        return ELFFile(stream)
+        return ElfFile(stream)
     except ELF_PARSE_ERRORS as err:
         raise BadImage(f"not a usable ELF file: {err}") from err
 
 
-def layout_from_elffile(elf: ELFFile) -> ImageLayout:
-    """The layout of an ELF file opened with pyelftools.
+def layout_from_elffile(elf: ElfFile) -> ImageLayout:
+    """The layout of an ELF file opened with :func:`open_elf`.
 
     ELF64 little-endian program headers are unpacked here with ``struct``: pyelftools'
     ``iter_segments`` builds a ``DynamicSegment`` for ``PT_DYNAMIC``, which builds every
@@ -130,7 +131,7 @@ def layout_from_elffile(elf: ELFFile) -> ImageLayout:
     """
     try:
         header = elf.header
-        if elf.elfclass == 64 and elf.little_endian and header["e_phnum"] != PN_XNUM:
+        if elf.elfclass == 64 and elf.little_endian and header.e_phnum != PN_XNUM:
             return _layout_from_phdrs(elf)
         loads = tuple(
             LoadSegment(s["p_offset"], s["p_vaddr"], s["p_filesz"], s["p_memsz"], s["p_flags"])
@@ -142,17 +143,17 @@ def layout_from_elffile(elf: ELFFile) -> ImageLayout:
             for note in seg.iter_notes():
                 if note["n_type"] == "NT_GNU_BUILD_ID":
                     build_id = bytes.fromhex(note["n_desc"])
-        return ImageLayout(ET[elf["e_type"].removeprefix("ET_")], loads, build_id)
+        return ImageLayout(ET(header.e_type), loads, build_id)
     except ELF_PARSE_ERRORS as err:
         raise BadImage(f"malformed ELF file: {err}") from err
 
 
-def _layout_from_phdrs(elf: ELFFile) -> ImageLayout:
+def _layout_from_phdrs(elf: ElfFile) -> ImageLayout:
     header = elf.header
-    count = header["e_phnum"]
-    if count and header["e_phentsize"] != Elf64_Phdr.size():
-        raise BadImage(f"program headers of {header['e_phentsize']} bytes, ELF64 uses 56")
-    table = _read_file(elf, header["e_phoff"], count * Elf64_Phdr.size()) if count else b""
+    count = header.e_phnum
+    if count and header.e_phentsize != Elf64_Phdr.size():
+        raise BadImage(f"program headers of {header.e_phentsize} bytes, ELF64 uses 56")
+    table = _read_file(elf, header.e_phoff, count * Elf64_Phdr.size()) if count else b""
     phdrs = Elf64_Phdr.iter_unpack(table)
     loads = tuple(LoadSegment(p.p_offset, p.p_vaddr, p.p_filesz, p.p_memsz, p.p_flags)
                   for p in phdrs if p.p_type == PT.LOAD)
@@ -160,10 +161,10 @@ def _layout_from_phdrs(elf: ELFFile) -> ImageLayout:
     for p in phdrs:
         if p.p_type == PT.NOTE and 0 < p.p_filesz <= MAX_NOTE_SEGMENT:
             build_id = _build_id_from_notes(_read_file(elf, p.p_offset, p.p_filesz)) or build_id
-    return ImageLayout(ET[elf["e_type"].removeprefix("ET_")], loads, build_id)
+    return ImageLayout(ET(header.e_type), loads, build_id)
 
 
-def _read_file(elf: ELFFile, offset: int, size: int) -> bytes:
+def _read_file(elf: ElfFile, offset: int, size: int) -> bytes:
     elf.stream.seek(offset)
     data = elf.stream.read(size)
     if len(data) != size:

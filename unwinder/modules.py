@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import BinaryIO
 
-from elftools.elf.elffile import ELFFile
-
 from unwinder.addrspace import AddressSpace, FileBacking
 from unwinder.core.notes import FileMapping
+from unwinder.elffile import ElfFile
 from unwinder.elfimage import (
     BadImage,
     ImageLayout,
@@ -66,7 +65,7 @@ class Module:
     ranges: list[tuple[int, int]]
     status: ModuleStatus
     build_id: bytes | None
-    elffile: ELFFile | None = field(default=None, repr=False)
+    elffile: ElfFile | None = field(default=None, repr=False)
     #: filled lazily by the unwinder / symboliser, keyed by their own names
     cache: dict[str, object] = field(default_factory=dict, repr=False)
 
@@ -178,7 +177,7 @@ def _judge(memory: ImageLayout | None, on_disk: ImageLayout | None) -> tuple[Mod
 
 
 def _group_by_bias(path: bytes, maps: list[FileMapping], layout: ImageLayout | None,
-                   status: ModuleStatus, build_id: bytes | None, elf: ELFFile | None) -> list[Module]:
+                   status: ModuleStatus, build_id: bytes | None, elf: ElfFile | None) -> list[Module]:
     groups: dict[int, Module] = {}
     # The header mapping (offset 0) fixes the usual bias first; a shared page then resolves to
     # a bias already seen, and only a truly different one (a second mapping of the file) to a

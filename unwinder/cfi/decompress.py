@@ -12,8 +12,6 @@ import struct
 import zlib
 from enum import IntEnum
 
-import zstandard
-
 from unwinder.errors import CfiError
 
 #: refuse to inflate a CFI section beyond this
@@ -73,6 +71,8 @@ def _inflate_zlib(payload: bytes, size: int, name: str) -> bytes:
 
 
 def _inflate_zstd(payload: bytes, size: int, name: str) -> bytes:
+    import zstandard  # only for zstd-compressed sections
+
     _check_size(size, name)
     try:
         reader = zstandard.ZstdDecompressor().stream_reader(

@@ -1,7 +1,8 @@
 """Find the CFI sections of an ELF image: ``.eh_frame_hdr``, ``.eh_frame``, ``.debug_frame``.
 
-pyelftools is used here only for the ELF header (class, byte order, table positions); the bytes
-are read straight from its stream. ``.eh_frame_hdr`` is located through ``PT_GNU_EH_FRAME``
+Only the ELF header (class, byte order, table positions) comes from the file object
+(:class:`~unwinder.elffile.ElfFile`, or pyelftools' ``ELFFile``); the bytes are read straight
+from its stream. ``.eh_frame_hdr`` is located through ``PT_GNU_EH_FRAME``
 and ``.eh_frame`` through the hdr's ``eh_frame_ptr``, so section-less images (the vDSO read
 from memory, packed binaries) work; section headers are a fallback and only bound sizes.
 Sections are found by name, never by type (lld marks ``.eh_frame`` ``SHT_X86_64_UNWIND``).
@@ -96,7 +97,7 @@ class _Image:
     Program and section headers are unpacked here with ``struct`` rather than through
     ``iter_segments``/``get_section_by_name``: pyelftools builds every segment and section
     object on the way, parsing whole dynamic symbol hash tables (95% of the time to open
-    libLLVM). Only the ELF header comes from pyelftools.
+    libLLVM). Only the ELF header comes from the file object.
     """
 
     def __init__(self, elffile: Any) -> None:

@@ -14,8 +14,7 @@ import time
 import urllib.error
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
+from unwinder.elffile import ElfFile
 from unwinder.errors import UnwindError
 from unwinder.symbols.elfguard import guard
 from unwinder.symbols.identity import find_build_id
@@ -113,7 +112,7 @@ class DebuginfodClient:
                         out.write(chunk)
                     out.seek(0)
                     with guard(f"debuginfod file from {url}"):
-                        got = find_build_id(ELFFile(out))
+                        got = find_build_id(ElfFile(out))
                 if got != build_id:
                     log.warning("debuginfod %s: build-id %s does not match, ignoring",
                                 url, got.hex() if got else None)

@@ -1,7 +1,8 @@
 """Which file is which: the GNU build-id note and the ``.gnu_debuglink`` section.
 
-Both are parsed with ``struct`` from section bytes (or ``PT_NOTE`` segments for images
-without section headers); pyelftools only provides the headers.
+Both are parsed with ``struct`` from section bytes, found by our own section header reader
+(:mod:`.sections`); pyelftools only lists the ``PT_NOTE`` segments of images without a
+build-id note section.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import struct
 from typing import TYPE_CHECKING
 
 from unwinder.symbols.elfguard import guard
-from unwinder.symbols.sections import read_raw, read_section
+from unwinder.symbols.sections import SHF_COMPRESSED, read_raw, read_section, section_headers
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
 
 NT_GNU_BUILD_ID = 3
+SHT_NOTE = 7
 
 
 def parse_build_id_notes(data: bytes, little_endian: bool = True) -> bytes | None:
@@ -38,15 +40,13 @@ def parse_build_id_notes(data: bytes, little_endian: bool = True) -> bytes | Non
 def find_build_id(elffile: ELFFile) -> bytes | None:
     """The file's build-id from its note sections, else its ``PT_NOTE`` segments."""
     with guard("build-id notes"):
-        for section in elffile.iter_sections():
-            if section.header["sh_type"] == "SHT_NOTE" and \
-                    section.header["sh_flags"] & 0x800 == 0:
-                data = read_raw(elffile, section.header["sh_offset"],
-                                section.header["sh_size"], section.name)
+        for section in section_headers(elffile):
+            if section.sh_type == SHT_NOTE and section.sh_flags & SHF_COMPRESSED == 0:
+                data = read_raw(elffile, section.sh_offset, section.sh_size, "SHT_NOTE")
                 found = parse_build_id_notes(data, elffile.little_endian)
                 if found:
                     return found
-        for segment in elffile.iter_segments():
+        for segment in elffile.iter_segments():  # pyelftools: images without sections
             if segment.header["p_type"] == "PT_NOTE":
                 data = read_raw(elffile, segment.header["p_offset"],
                                 segment.header["p_filesz"], "PT_NOTE")

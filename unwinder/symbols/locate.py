@@ -16,8 +16,7 @@ import os
 import zlib
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
+from unwinder.elffile import ElfFile
 from unwinder.errors import UnwindError
 from unwinder.symbols.debuginfod import DebuginfodClient, default_cache_dir, urls_from_env
 from unwinder.symbols.elfguard import guard
@@ -39,7 +38,7 @@ def read_file_build_id(path: Path) -> bytes | None:
     """The build-id of the ELF file at ``path``; ``None`` if unreadable or not ELF."""
     try:
         with open(path, "rb") as handle, guard(f"{path}"):
-            return find_build_id(ELFFile(handle))
+            return find_build_id(ElfFile(handle))
     except (OSError, UnwindError) as err:
         log.debug("cannot read build-id of %s: %s", path, err)
         return None

@@ -2,7 +2,7 @@
 
 Fedora and RHEL strip binaries to ``.dynsym`` and add this section, whose ``.symtab`` lists
 the functions missing from ``.dynsym``; both tables are used together. The inner file is parsed
-in memory with pyelftools; decompression is capped so a crafted stream cannot exhaust memory.
+in memory (:class:`~unwinder.elffile.ElfFile`); decompression is capped so a crafted stream cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 import lzma
 from io import BytesIO
 
-from elftools.elf.elffile import ELFFile
-
+from unwinder.elffile import ElfFile
 from unwinder.errors import SymbolError
 from unwinder.symbols.elfguard import guard
 from unwinder.symbols.sections import MAX_SECTION_SIZE, read_section
@@ -20,7 +19,7 @@ from unwinder.symbols.sections import MAX_SECTION_SIZE, read_section
 MAX_INNER_SIZE = MAX_SECTION_SIZE // 4
 
 
-def load_minidebuginfo(elffile: ELFFile) -> ELFFile | None:
+def load_minidebuginfo(elffile: ElfFile) -> ElfFile | None:
     """The ELF file inside ``.gnu_debugdata``, ``None`` when the section is absent."""
     with guard(".gnu_debugdata"):
         packed = read_section(elffile, ".gnu_debugdata")
@@ -31,4 +30,4 @@ def load_minidebuginfo(elffile: ELFFile) -> ELFFile | None:
         if not decompressor.eof:
             raise SymbolError(".gnu_debugdata: truncated or larger than "
                               f"{MAX_INNER_SIZE} bytes")
-        return ELFFile(BytesIO(inner))
+        return ElfFile(BytesIO(inner))

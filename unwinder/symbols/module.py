@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from elftools.elf.elffile import ELFFile
-
+from unwinder.elffile import ElfFile
 from unwinder.errors import SymbolError, UnwindError
 from unwinder.symbols.demangle import demangle
 from unwinder.symbols.described import DescribedAddresses
@@ -50,8 +49,8 @@ class ModuleSymbols:
     :ivar build_id: the module's build-id.
     """
 
-    def __init__(self, elffile: ELFFile, debug_elf: ELFFile | None, *, path: str | None,
-                 build_id: bytes | None, debug_file: str | None, dwarf_file: ELFFile | None,
+    def __init__(self, elffile: ElfFile, debug_elf: ElfFile | None, *, path: str | None,
+                 build_id: bytes | None, debug_file: str | None, dwarf_file: ElfFile | None,
                  dwarf_label: str, cache: SymbolCache | None, variant: str) -> None:
         self.path = path
         self.build_id = build_id
@@ -70,7 +69,7 @@ class ModuleSymbols:
 
     # -- opening -----------------------------------------------------------
     @classmethod
-    def load(cls, elffile: ELFFile, *, path: str | None, build_id: bytes | None,
+    def load(cls, elffile: ElfFile, *, path: str | None, build_id: bytes | None,
              locator: DebugFileLocator | None = None,
              cache: SymbolCache | None = None) -> ModuleSymbols:
         """Open a module from ``elffile`` (a file on disk, or the vDSO image in a ``BytesIO``).
@@ -93,9 +92,9 @@ class ModuleSymbols:
                 found = None
             if found is not None:
                 try:
-                    handle = open(found, "rb")  # noqa: SIM115 - owned by the ELFFile
+                    handle = open(found, "rb")  # noqa: SIM115 - owned by the ElfFile
                     with guard(f"debug file {found}"):
-                        debug_elf = ELFFile(handle)
+                        debug_elf = ElfFile(handle)
                     debug_path = str(found)
                 except (OSError, UnwindError) as err:
                     log.warning("failed to open debug file %s, ignoring: %s", found, err)
@@ -230,12 +229,12 @@ def _frame(name: str | None, offset: int | None, location: SourceLocation | None
     return SymbolizedFrame(shown, offset, location, inline, name if shown != name else None)
 
 
-def _has_symbols(elffile: ELFFile, name: str) -> bool:
+def _has_symbols(elffile: ElfFile, name: str) -> bool:
     header = section_header(elffile, name)
     return header is not None and header.sh_type != SHT_NOBITS and header.sh_size > 0
 
 
-def _read_symbols(elffile: ELFFile, debug_elf: ELFFile | None,
+def _read_symbols(elffile: ElfFile, debug_elf: ElfFile | None,
                   label: str) -> tuple[SymbolTable, str]:
     """The best symbol table available, and a word saying which it was."""
     sources: list[SymbolSource] = []

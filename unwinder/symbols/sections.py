@@ -4,9 +4,9 @@ Our own, on ``struct``: the section header table is read in one piece (pyelftool
 header through construct and builds every section object, ``.gnu.hash`` tables included, on the
 first ``get_section_by_name``), and reading and decompression are ours because pyelftools 0.33
 raises on ``ELFCOMPRESS_ZSTD`` (binutils >= 2.40 ``--compress-debug-sections=zstd``) and
-decompresses again on every ``data()`` call. pyelftools only provides the ELF header
-(``e_shoff``, extended numbering). The declared size is checked and capped so a corrupt header
-cannot ask for gigabytes.
+decompresses again on every ``data()`` call. The ELF header (``e_shoff``, extended numbering)
+comes from :class:`~unwinder.elffile.ElfFile` (ours) or pyelftools' ``ELFFile``. The declared
+size is checked and capped so a corrupt header cannot ask for gigabytes.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ import struct
 import weakref
 import zlib
 from enum import IntEnum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-import zstandard
-
+from unwinder.elffile import SHDR, SectionHeader
 from unwinder.errors import SymbolError
 from unwinder.symbols.elfguard import guard
 
@@ -37,29 +36,8 @@ class ELFCOMPRESS(IntEnum):
     ZSTD = 2
 
 
-class SectionHeader(NamedTuple):
-    """One ``Elf32_Shdr``/``Elf64_Shdr``, the kernel's field names; ``sh_type`` stays a number."""
-
-    sh_name: int
-    sh_type: int
-    sh_flags: int
-    sh_addr: int
-    sh_offset: int
-    sh_size: int
-    sh_link: int
-    sh_info: int
-    sh_addralign: int
-    sh_entsize: int
-
-
-#: (ELF class, little endian) -> section header layout, in SectionHeader's field order
-_SHDR = {
-    (64, True): struct.Struct("<IIQQQQIIQQ"), (64, False): struct.Struct(">IIQQQQIIQQ"),
-    (32, True): struct.Struct("<IIIIIIIIII"), (32, False): struct.Struct(">IIIIIIIIII"),
-}
-
-#: section name -> header, per open file
-_HEADERS: weakref.WeakKeyDictionary[ELFFile, dict[str, SectionHeader]] = \
+#: (headers in table order, section name -> header), per open file
+_HEADERS: weakref.WeakKeyDictionary[ELFFile, tuple[tuple[SectionHeader, ...], dict[str, SectionHeader]]] = \
     weakref.WeakKeyDictionary()
 
 
@@ -69,18 +47,30 @@ def section_header(elffile: ELFFile, name: str) -> SectionHeader | None:
 
     :raises SymbolError: the section header table or its name table is unreadable.
     """
-    headers = _HEADERS.get(elffile)
-    if headers is None:
-        with guard(f"section headers ({name})"):
-            headers = _HEADERS[elffile] = _read_headers(elffile)
-    return headers.get(name)
+    return _section_table(elffile, name)[1].get(name)
 
 
-def _read_headers(elffile: ELFFile) -> dict[str, SectionHeader]:
+def section_headers(elffile: ELFFile) -> tuple[SectionHeader, ...]:
+    """Every section header, in table order (named or not).
+
+    :raises SymbolError: the section header table or its name table is unreadable.
+    """
+    return _section_table(elffile, "all")[0]
+
+
+def _section_table(elffile: ELFFile, what: str) -> tuple[tuple[SectionHeader, ...], dict[str, SectionHeader]]:
+    table = _HEADERS.get(elffile)
+    if table is None:
+        with guard(f"section headers ({what})"):
+            table = _HEADERS[elffile] = _read_headers(elffile)
+    return table
+
+
+def _read_headers(elffile: ELFFile) -> tuple[tuple[SectionHeader, ...], dict[str, SectionHeader]]:
     count = elffile.num_sections()
     if not count:
-        return {}
-    layout = _SHDR[(elffile.elfclass, elffile.little_endian)]
+        return (), {}
+    layout = SHDR[(elffile.elfclass, elffile.little_endian)]
     entsize = elffile["e_shentsize"]
     if entsize < layout.size:
         raise SymbolError(f"section headers of {entsize} bytes, smaller than {layout.size}")
@@ -95,7 +85,7 @@ def _read_headers(elffile: ELFFile) -> dict[str, SectionHeader]:
         end = names.find(b"\0", header.sh_name)
         if end >= 0:  # a name outside its table: the section cannot be asked for
             out[names[header.sh_name:end].decode("latin-1")] = header
-    return out
+    return tuple(headers), out
 
 
 def read_raw(elffile: ELFFile, offset: int, size: int, what: str) -> bytes:
@@ -142,6 +132,8 @@ def _decompress(data: bytes, elfclass: int, little_endian: bool, name: str) -> b
         with guard(f"{name}: zlib"):
             out = zlib.decompressobj().decompress(body, ch_size)
     elif ch_type == ELFCOMPRESS.ZSTD:
+        import zstandard  # only for zstd-compressed sections
+
         try:
             dctx = zstandard.ZstdDecompressor()
             out = dctx.decompressobj().decompress(body)[:ch_size + 1]
