@@ -95,6 +95,13 @@ class DwarfData:
                 debug_rnglists_sec=descriptor("rnglists"), debug_sup_sec=None,
                 gnu_debugaltlink_sec=None, debug_types_sec=descriptor("types"))
 
+    def forget_units(self) -> None:
+        """Let go of the parsed compilation units and abbreviation tables: after a pass over
+        every CU (a whole line table) they are tens of MiB; later lookups parse what they need
+        again."""
+        if "dwarfinfo" in self.__dict__:
+            self.dwarfinfo.forget_units()
+
     @cached_property
     def range_lists(self):
         """pyelftools' range-list reader (one instance; it is rebuilt on every call)."""
@@ -115,3 +122,11 @@ class _DWARFInfo(DWARFInfo):
         if table is None:
             table = self._abbrev_tables[offset] = parse_abbrev_table(self._abbrev, offset)
         return table
+
+    def forget_units(self) -> None:
+        self._abbrev_tables.clear()
+        # pyelftools' CU cache (0.30+: two parallel lists); a CU is parsed again on demand
+        for name in ("_cu_cache", "_cu_offsets_map"):
+            cached = getattr(self, name, None)
+            if isinstance(cached, list):
+                cached.clear()

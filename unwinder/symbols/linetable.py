@@ -46,9 +46,12 @@ class LineTable:
 
     @classmethod
     def from_programs(cls, programs: Iterable[LineProgram]) -> LineTable:
+        """One table of ``programs``' rows. Sequences are kept as spans of their program's
+        arrays until the final copy (a whole libc is half a million rows: no tuple per row)."""
         file_ids: dict[str, int] = {}
         files: list[str] = []
-        sequences: list[tuple[int, int, list[tuple[int, int, int, int]]]] = []
+        #: (start address, order, program, its file-id mapping, first row, end row)
+        spans: list[tuple[int, int, LineProgram, list[int], int, int]] = []
         for program in programs:
             mapping: list[int] = []
             for path in program.files:
@@ -56,27 +59,19 @@ class LineTable:
                     file_ids[path] = len(files)
                     files.append(path)
                 mapping.append(file_ids[path])
-            nfiles = len(mapping)
-            current: list[tuple[int, int, int, int]] = []
-            for address, file, line, column, flag in zip(
-                    program.addresses, program.file_indexes, program.lines, program.columns,
-                    program.flags, strict=True):
-                if flag & END_SEQUENCE:
-                    if current and current[0][0] != 0:
-                        current.append((address, HOLE, 0, 0))
-                        if any(current[i][0] > current[i + 1][0]
-                               for i in range(len(current) - 1)):
-                            current.sort(key=lambda row: row[0])
-                        sequences.append((current[0][0], len(sequences), current))
-                    current = []
-                else:
-                    current.append((address, mapping[file] if file < nfiles else HOLE,
-                                    line, column))
-        sequences.sort(key=lambda s: (s[0], s[1]))
+            addresses, first = program.addresses, 0
+            for row, flag in enumerate(program.flags):
+                if not flag & END_SEQUENCE:
+                    continue
+                if row > first and addresses[first] != 0:
+                    start = min(addresses[first:row + 1])
+                    spans.append((start, len(spans), program, mapping, first, row))
+                first = row + 1
+        spans.sort(key=lambda s: (s[0], s[1]))
         addrs, fids, lines, cols = array("Q"), array("I"), array("I"), array("I")
         last_end = 0
-        for _start, _n, rows in sequences:
-            for address, fid, line, column in rows:
+        for _start, _n, program, mapping, first, end in spans:
+            for address, fid, line, column in _sequence_rows(program, mapping, first, end):
                 if address < last_end:
                     continue
                 addrs.append(address)
@@ -96,3 +91,17 @@ class LineTable:
         if fid == HOLE or fid >= len(self.files):
             return None
         return SourceLocation(self.files[fid], self.lines[i], self.columns[i])
+
+
+def _sequence_rows(program: LineProgram, mapping: list[int], first: int,
+                   end: int) -> Iterable[tuple[int, int, int, int]]:
+    """The rows ``first..end-1`` of one sequence, then its end as a hole; sorted by address
+    (stably: among rows at one address the last stays last)."""
+    nfiles = len(mapping)
+    rows = [(program.addresses[i],
+             mapping[f] if (f := program.file_indexes[i]) < nfiles else HOLE,
+             program.lines[i], program.columns[i]) for i in range(first, end)]
+    rows.append((program.addresses[end], HOLE, 0, 0))
+    if any(rows[i][0] > rows[i + 1][0] for i in range(len(rows) - 1)):
+        rows.sort(key=lambda row: row[0])
+    return rows

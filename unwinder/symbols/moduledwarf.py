@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 MAX_WHOLE_LINE_TABLE = 64 << 20
 #: at most this many CUs keep their DIE index in memory
 MAX_CU_SCOPES = 64
+#: while a whole line table is decoded, the parsed CUs (and their abbreviation tables) are
+#: dropped every this many CUs: libc's 2,000 would hold 26 MiB
+FORGET_UNITS_EVERY = 256
 
 
 class ModuleDwarf:
@@ -81,14 +84,17 @@ class ModuleDwarf:
 
     def _decode_all(self) -> LineTable:
         programs, seen = [], set()
-        for cu_offset in self.index.iter_cu_offsets():
+        for count, cu_offset in enumerate(self.index.iter_cu_offsets(), 1):
             stmt_list = self.index.info(cu_offset).stmt_list
+            if count % FORGET_UNITS_EVERY == 0:
+                self.data.forget_units()  # every CU's top DIE is read once: keep few parsed
             if stmt_list is None or stmt_list in seen:
                 continue
             seen.add(stmt_list)
             program = self._decode(cu_offset)
             if program is not None:
                 programs.append(program)
+        self.data.forget_units()
         return LineTable.from_programs(programs)
 
     def location(self, address: int, cu_offset: int | None) -> SourceLocation | None:
