@@ -1,124 +1,37 @@
-"""Payloads of the notes in a Linux core: construct schemas, typed models, parse and build.
+"""Payloads of the notes in a Linux core: typed models, parse and build.
 
 Each ``parse_*`` takes a note's descriptor bytes and returns a frozen dataclass; each
 ``build_*`` does the reverse, so ``build_x(parse_x(desc)) == desc`` for kernel-written notes.
-Schemas read like the kernel's structs (``include/uapi/linux/elfcore.h``). They are never
-``.compile()``d: compiled parsers skip checks on untrusted bytes. Every construct error is
-turned into :class:`~unwinder.errors.CorruptCore` in :func:`_parse`.
+The layouts are the construct schemas of :mod:`unwinder.core.noteschemas` (the kernel's
+structs, ``include/uapi/linux/elfcore.h``), which ``build_*`` use. ``parse_*`` read the same
+layouts with :mod:`struct`, our own: every core opened decodes these notes, and importing
+construct would cost a third of a warm ``coredumpd backtrace``; the unit tests check that both
+read every input alike. Malformed payloads raise :class:`~unwinder.errors.CorruptCore`.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
-
-from construct import (
-    Array,
-    Bytes,
-    ConstructError,
-    GreedyBytes,
-    GreedyRange,
-    Int8sl,
-    Int8ul,
-    Int16sl,
-    Int32sl,
-    Int32ul,
-    Int64sl,
-    Int64ul,
-    NullTerminated,
-    Padding,
-    Struct,
-    Terminated,
-    this,
-)
 
 from unwinder.core.arch import Arch
 from unwinder.core.constants import AT
 from unwinder.errors import CorruptCore
 
-# -- schemas -------------------------------------------------------------------------------
+# -- layouts (as noteschemas; a trailing byte more or less is malformed, as ``Terminated``) --
 
-TimevalSchema = Struct("tv_sec" / Int64sl, "tv_usec" / Int64sl)
-
-
-@cache
-def prstatus_schema(nregs: int) -> Struct:
-    """``struct elf_prstatus`` for an architecture with ``nregs`` u64 registers.
-
-    ``pr_reg`` stays bytes here (decoded with :mod:`struct`): construct's ``Array`` of integers
-    costs ~150 µs per thread, too slow for the stream head of a process with many threads.
-    """
-    return Struct(
-        "si_signo" / Int32sl,
-        "si_code" / Int32sl,
-        "si_errno" / Int32sl,
-        "pr_cursig" / Int16sl,
-        Padding(2),
-        "pr_sigpend" / Int64ul,
-        "pr_sighold" / Int64ul,
-        "pr_pid" / Int32sl,
-        "pr_ppid" / Int32sl,
-        "pr_pgrp" / Int32sl,
-        "pr_sid" / Int32sl,
-        "pr_utime" / TimevalSchema,
-        "pr_stime" / TimevalSchema,
-        "pr_cutime" / TimevalSchema,
-        "pr_cstime" / TimevalSchema,
-        "pr_reg" / Bytes(8 * nregs),
-        "pr_fpvalid" / Int32sl,
-        Padding(4),
-        Terminated,
-    )
+#: ``struct elf_prstatus`` up to ``pr_reg``: signal info, pending/held sets, ids, 4 timevals
+_PRSTATUS_HEAD = struct.Struct("<iiih2xQQiiiiqqqqqqqq")
+#: after ``pr_reg``: ``pr_fpvalid`` and padding
+_PRSTATUS_TAIL = struct.Struct("<i4x")
+_PRPSINFO = struct.Struct("<bBBb4xQIIiiii16s80s")
+_SIGINFO = struct.Struct("<iii4x112s")
+_AUXV_ENTRY = struct.Struct("<QQ")
+_FILE_HEAD = struct.Struct("<QQ")
 
 
-PrPsInfoSchema = Struct(
-    "pr_state" / Int8sl,
-    "pr_sname" / Int8ul,
-    "pr_zomb" / Int8ul,
-    "pr_nice" / Int8sl,
-    Padding(4),
-    "pr_flag" / Int64ul,
-    "pr_uid" / Int32ul,
-    "pr_gid" / Int32ul,
-    "pr_pid" / Int32sl,
-    "pr_ppid" / Int32sl,
-    "pr_pgrp" / Int32sl,
-    "pr_sid" / Int32sl,
-    "pr_fname" / Bytes(16),
-    "pr_psargs" / Bytes(80),
-    Terminated,
-)
-
-SigInfoSchema = Struct(
-    "si_signo" / Int32sl,
-    "si_errno" / Int32sl,
-    "si_code" / Int32sl,
-    Padding(4),
-    "sifields" / Bytes(112),
-    Terminated,
-)
-
-AuxvSchema = Struct(
-    "entries" / GreedyRange(Struct("a_type" / Int64ul, "a_val" / Int64ul)),
-    Terminated,
-)
-
-FileNoteSchema = Struct(
-    "count" / Int64ul,
-    "page_size" / Int64ul,
-    "entries" / Array(this.count, Struct("start" / Int64ul, "end" / Int64ul, "file_ofs" / Int64ul)),
-    "names" / Array(this.count, NullTerminated(GreedyBytes)),
-    # Anything after the last name is ignored, as the kernel's readers do.
-)
-
-
-def _parse(schema: Struct, desc: bytes, what: str, offset: int | None) -> Any:
-    try:
-        return schema.parse(desc)
-    except (ConstructError, struct.error, OverflowError, ValueError, IndexError, MemoryError) as err:
-        raise CorruptCore(offset, f"malformed {what} note: {err}") from err
+def _malformed(what: str, offset: int | None, size: int, expected: int) -> CorruptCore:
+    return CorruptCore(offset, f"malformed {what} note: {size} bytes, the layout has {expected}")
 
 
 # -- models --------------------------------------------------------------------------------
@@ -178,17 +91,26 @@ class PrStatus:
 def parse_prstatus(desc: bytes, arch: Arch, offset: int | None = None) -> PrStatus:
     if len(desc) != arch.prstatus_size:
         raise CorruptCore(offset, f"NT_PRSTATUS of {len(desc)} bytes, {arch.name} uses {arch.prstatus_size}")
-    c = _parse(prstatus_schema(len(arch.registers)), desc, "NT_PRSTATUS", offset)
-    times = {k: Timeval(c[k].tv_sec, c[k].tv_usec) for k in ("pr_utime", "pr_stime", "pr_cutime", "pr_cstime")}
+    nregs = len(arch.registers)
+    size = _PRSTATUS_HEAD.size + 8 * nregs + _PRSTATUS_TAIL.size
+    if len(desc) != size:
+        raise _malformed("NT_PRSTATUS", offset, len(desc), size)
+    (si_signo, si_code, si_errno, pr_cursig, pr_sigpend, pr_sighold, pr_pid, pr_ppid, pr_pgrp,
+     pr_sid, *times) = _PRSTATUS_HEAD.unpack_from(desc)
+    registers = struct.unpack_from(f"<{nregs}Q", desc, _PRSTATUS_HEAD.size)
+    (pr_fpvalid,) = _PRSTATUS_TAIL.unpack_from(desc, _PRSTATUS_HEAD.size + 8 * nregs)
+    utime, stime, cutime, cstime = (Timeval(times[i], times[i + 1]) for i in range(0, 8, 2))
     return PrStatus(
-        si_signo=c.si_signo, si_code=c.si_code, si_errno=c.si_errno, pr_cursig=c.pr_cursig,
-        pr_sigpend=c.pr_sigpend, pr_sighold=c.pr_sighold, pr_pid=c.pr_pid, pr_ppid=c.pr_ppid,
-        pr_pgrp=c.pr_pgrp, pr_sid=c.pr_sid, registers=Registers(arch, struct.unpack(f"<{len(arch.registers)}Q", c.pr_reg)),
-        pr_fpvalid=c.pr_fpvalid, **times,
+        si_signo=si_signo, si_code=si_code, si_errno=si_errno, pr_cursig=pr_cursig,
+        pr_sigpend=pr_sigpend, pr_sighold=pr_sighold, pr_pid=pr_pid, pr_ppid=pr_ppid,
+        pr_pgrp=pr_pgrp, pr_sid=pr_sid, pr_utime=utime, pr_stime=stime, pr_cutime=cutime,
+        pr_cstime=cstime, registers=Registers(arch, registers), pr_fpvalid=pr_fpvalid,
     )
 
 
 def build_prstatus(status: PrStatus) -> bytes:
+    from unwinder.core.noteschemas import prstatus_schema
+
     arch = status.registers.arch
     times = {k: dict(tv_sec=v.tv_sec, tv_usec=v.tv_usec) for k, v in (
         ("pr_utime", status.pr_utime), ("pr_stime", status.pr_stime),
@@ -238,11 +160,14 @@ class PrPsInfo:
 
 
 def parse_prpsinfo(desc: bytes, offset: int | None = None) -> PrPsInfo:
-    c = _parse(PrPsInfoSchema, desc, "NT_PRPSINFO", offset)
-    return PrPsInfo(**{k: v for k, v in c.items() if not k.startswith("_")})
+    if len(desc) != _PRPSINFO.size:
+        raise _malformed("NT_PRPSINFO", offset, len(desc), _PRPSINFO.size)
+    return PrPsInfo(*_PRPSINFO.unpack(desc))
 
 
 def build_prpsinfo(info: PrPsInfo) -> bytes:
+    from unwinder.core.noteschemas import PrPsInfoSchema
+
     return PrPsInfoSchema.build(info.__dict__)
 
 
@@ -281,11 +206,14 @@ class SigInfo:
 
 
 def parse_siginfo(desc: bytes, offset: int | None = None) -> SigInfo:
-    c = _parse(SigInfoSchema, desc, "NT_SIGINFO", offset)
-    return SigInfo(c.si_signo, c.si_errno, c.si_code, c.sifields)
+    if len(desc) != _SIGINFO.size:
+        raise _malformed("NT_SIGINFO", offset, len(desc), _SIGINFO.size)
+    return SigInfo(*_SIGINFO.unpack(desc))
 
 
 def build_siginfo(info: SigInfo) -> bytes:
+    from unwinder.core.noteschemas import SigInfoSchema
+
     return SigInfoSchema.build(dict(si_signo=info.si_signo, si_errno=info.si_errno,
                                     si_code=info.si_code, sifields=info.sifields))
 
@@ -306,11 +234,12 @@ class Auxv:
 def parse_auxv(desc: bytes, offset: int | None = None) -> Auxv:
     if len(desc) % 16:
         raise CorruptCore(offset, f"NT_AUXV of {len(desc)} bytes is not a whole number of entries")
-    c = _parse(AuxvSchema, desc, "NT_AUXV", offset)
-    return Auxv(tuple((e.a_type, e.a_val) for e in c.entries))
+    return Auxv(tuple(_AUXV_ENTRY.iter_unpack(desc)))
 
 
 def build_auxv(auxv: Auxv) -> bytes:
+    from unwinder.core.noteschemas import AuxvSchema
+
     return AuxvSchema.build(dict(entries=[dict(a_type=t, a_val=v) for t, v in auxv.entries]))
 
 
@@ -335,21 +264,33 @@ class FileNote:
 def parse_file_note(desc: bytes, offset: int | None = None) -> FileNote:
     if len(desc) < 16:
         raise CorruptCore(offset, "NT_FILE shorter than its header")
-    count, page_size = struct.unpack_from("<QQ", desc)
+    count, page_size = _FILE_HEAD.unpack_from(desc)
     if 16 + count * 25 > len(desc):  # 24 bytes of range + at least a NUL per entry
         raise CorruptCore(offset, f"NT_FILE claims {count} entries in {len(desc)} bytes")
     if page_size == 0 and count:
         raise CorruptCore(offset, "NT_FILE with page size 0")
-    c = _parse(FileNoteSchema, desc, "NT_FILE", offset)
+    entries = struct.unpack_from(f"<{3 * count}Q", desc, _FILE_HEAD.size)
+    data = bytes(desc)
+    names = []
+    pos = _FILE_HEAD.size + 24 * count
+    for _ in range(count):
+        end = data.find(b"\0", pos)
+        if end < 0:
+            raise CorruptCore(offset, f"malformed NT_FILE note: name {len(names)} has no NUL")
+        names.append(data[pos:end])
+        pos = end + 1
+    # anything after the last name is ignored, as the kernel's readers do
     mappings = tuple(
-        FileMapping(e.start, e.end, e.file_ofs * page_size, name)
-        for e, name in zip(c.entries, c.names, strict=True)
+        FileMapping(entries[3 * i], entries[3 * i + 1], entries[3 * i + 2] * page_size, name)
+        for i, name in enumerate(names)
     )
     return FileNote(page_size, mappings)
 
 
 def build_file_note(note: FileNote) -> bytes:
     ps = note.page_size
+    from unwinder.core.noteschemas import FileNoteSchema
+
     for m in note.mappings:
         if ps == 0 or m.offset % ps:
             raise ValueError(f"NT_FILE offset {m.offset:#x} is not a multiple of page size {ps}")

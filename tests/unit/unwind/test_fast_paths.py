@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from elftools.dwarf.abbrevtable import AbbrevTable as PyelftoolsAbbrevTable
 from elftools.elf.elffile import ELFFile
-from elftools.elf.enums import ENUM_SH_TYPE_AMD64
+from elftools.elf.enums import ENUM_E_TYPE, ENUM_SH_TYPE_AMD64
 
 from tests.unit.symbols.programs import INLINE_CXX, build_c
+from unwinder.elffile import ElfFile
 from unwinder.elfimage import BadImage, ImageLayout, LoadSegment, layout_from_elffile
 from unwinder.errors import SymbolError
 from unwinder.symbols.abbrev import parse_abbrev_table
@@ -23,6 +24,7 @@ FILES = [p for p in (Path("/lib/x86_64-linux-gnu/libc.so.6"), Path("/bin/true"))
 
 
 def _layout_by_pyelftools(elf: ELFFile) -> ImageLayout:
+    etype = ENUM_E_TYPE[elf["e_type"]] if isinstance(elf["e_type"], str) else elf["e_type"]
     loads = tuple(LoadSegment(s["p_offset"], s["p_vaddr"], s["p_filesz"], s["p_memsz"],
                               s["p_flags"]) for s in elf.iter_segments() if s["p_type"] == "PT_LOAD")
     build_id = None
@@ -31,14 +33,13 @@ def _layout_by_pyelftools(elf: ELFFile) -> ImageLayout:
             for note in seg.iter_notes():
                 if note["n_type"] == "NT_GNU_BUILD_ID":
                     build_id = bytes.fromhex(note["n_desc"])
-    return ImageLayout(layout_from_elffile(elf).e_type, loads, build_id)
+    return ImageLayout(etype, loads, build_id)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_layout_matches_pyelftools(path: Path) -> None:
-    with open(path, "rb") as handle:
-        elf = ELFFile(handle)
-        assert layout_from_elffile(elf) == _layout_by_pyelftools(elf)
+    with open(path, "rb") as handle, open(path, "rb") as other:
+        assert layout_from_elffile(ElfFile(handle)) == _layout_by_pyelftools(ELFFile(other))
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -57,9 +58,22 @@ def test_section_headers_match_pyelftools(path: Path) -> None:
                 assert mine._asdict() == expected
 
 
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_our_elf_header_matches_pyelftools(path: Path) -> None:
+    with open(path, "rb") as handle, open(path, "rb") as other:
+        mine, theirs = ElfFile(handle), ELFFile(other)
+        assert (mine.elfclass, mine.little_endian) == (theirs.elfclass, theirs.little_endian)
+        assert mine.num_sections() == theirs.num_sections()
+        assert mine.get_shstrndx() == theirs.get_shstrndx()
+        for name in ("e_phoff", "e_shoff", "e_phnum", "e_phentsize", "e_shentsize", "e_entry"):
+            assert mine[name] == theirs[name]
+        assert section_header(mine, ".text") == section_header(theirs, ".text")
+        assert mine.get_machine_arch() == theirs.get_machine_arch()  # pyelftools, on demand
+
+
 def test_truncated_program_headers_are_a_bad_image() -> None:
     data = Path("/bin/true").read_bytes()
-    elf = ELFFile(io.BytesIO(data[:0x100]))  # the ELF header survives, the phdr table does not
+    elf = ElfFile(io.BytesIO(data[:0x100]))  # the ELF header survives, the phdr table does not
     with pytest.raises(BadImage):
         layout_from_elffile(elf)
 
