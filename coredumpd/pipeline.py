@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from coredumpd import inflight
 from coredumpd.catalog import Catalog
 from coredumpd.context import CrashContext
 from coredumpd.journal import build_entry, send_entry
@@ -125,7 +126,15 @@ class Pipeline:
                                                     comm=context.comm))
             if not verdict.take:
                 return self._rejected(context, stream, release, verdict.reason or "rejected")
+        marker = inflight.mark(self.state_dir, context)  # a kill from here on: still counted
+        try:
+            return self._process(context, stream, handle, release)
+        finally:
+            inflight.clear(marker)
 
+    def _process(self, context: CrashContext, stream: int, handle: ProcessHandle | None,
+                 release: Callable[[], None] | None) -> PipelineResult:
+        """Steps 2 to 7, once the metadata is in and the crash is taken."""
         recorder = _RecordingReader(stream)
         head = None
         try:

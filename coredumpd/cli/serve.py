@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load(args.config, args.state_dir)
         runtime = _runtime(config)
+        _recover(config, runtime)
         inherited = _inherited_sockets()
         handoff_sock = inherited.pop(str(config.handoff_socket), None) \
             or bind_private_socket(config.handoff_socket)
@@ -121,6 +122,19 @@ def _runtime(config):  # type: ignore[no-untyped-def]
     from socket_server.kernel_socket import Runtime
 
     return Runtime(config, pipeline_for(config))
+
+
+def _recover(config, runtime) -> None:  # type: ignore[no-untyped-def]
+    """Crashes a killed predecessor was handling: recorded without their cores."""
+    from coredumpd import inflight
+
+    try:
+        count = inflight.recover(config.state_directory, runtime.pipeline.catalog)
+    except Exception as err:  # noqa: BLE001 - the daemon starts anyway; the markers stay
+        logging.error("recovering interrupted crashes failed: %s", err)
+        return
+    if count:
+        logging.warning("recorded %d crash(es) interrupted by the previous daemon's end", count)
 
 
 def _current(kernel, runtime):  # type: ignore[no-untyped-def]

@@ -101,3 +101,8 @@ def test_daemon_killed_mid_dump_then_restarted(pipe_door: PipeDoor, compile_c, c
         assert decompressed_size(path) == rows[str(path)].received, path.name
     # the killed crash left nothing under a final name (its temp file died with the daemon)
     assert not [p for p in finals if f".{victim.pid}." in p.name]
+    # yet it is counted: its in-flight marker became a record without a core at the restart
+    (killed,) = [r for r in pipe_door.catalog_rows() if r.pid == victim.pid]
+    assert killed.storage_state == "none" and killed.filename is None
+    assert any(n.startswith("interrupted:") for n in killed.notes), killed.notes
+    assert killed.comm == b"bigfill" and killed.signal == signal.SIGSEGV

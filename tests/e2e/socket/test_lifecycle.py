@@ -234,9 +234,12 @@ def test_sigkill_mid_dump_then_restart(socket_door: SocketDoor, big: Path, crash
         with sqlite3.connect(socket_door.state / name) as db:
             assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     rows = socket_door.rows()
-    # the killed dump may be recorded (today it is not), but never as a stored core
-    killed = [r for r in rows if r.pid == victim.pid]
-    assert all(r.storage_state != "present" and r.filename is None for r in killed), killed
+    # the killed dump is counted (its in-flight marker, recorded at the restart), never stored
+    (killed,) = [r for r in rows if r.pid == victim.pid]
+    assert killed.storage_state == "none" and killed.filename is None, killed
+    assert any(n.startswith("interrupted:") for n in killed.notes), killed.notes
+    assert f"recorded 1 crash(es) interrupted by the previous daemon's end" in log
+    assert not list((socket_door.state / "inflight").iterdir())
     assert [r.pid for r in rows if r.pid != victim.pid] == [crashed.pid]
     by_file = {r.filename: r for r in rows if r.filename}
     finals = sorted(str(p) for p in core_dir.iterdir())
