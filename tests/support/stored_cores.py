@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from coredumpd.storage import decompress_to
@@ -24,3 +26,23 @@ def check_stored_core(row, crasher: Path, tmp_path: Path, threads: int) -> None:
         assert len(reader.core.threads) == threads
         assert reader.core.prpsinfo.pr_pid == row.pid
         assert reader.read(symbol_address(crasher, "g_pattern"), 4096) == PATTERN
+
+
+def core_temp_files(pids: Sequence[int], core_dir: Path) -> list[tuple[str, int]]:
+    """(fd target, size) of the core temp files ``pids`` hold open: an O_TMPFILE file shows as
+    ``<dir>/#<ino> (deleted)``, the fallback as ``<dir>/.#core…``."""
+    found = []
+    for pid in pids:
+        try:
+            entries = list(Path(f"/proc/{pid}/fd").iterdir())
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                target = os.readlink(entry)
+                size = entry.stat().st_size
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith(f"{core_dir}/") and ("(deleted)" in target or "/.#core" in target):
+                found.append((target, size))
+    return found

@@ -15,6 +15,7 @@ import pytest
 from coredumpd.storage import open_core
 from tests.support.crash import wait_until
 from tests.support.pipe_door import PipeDoor
+from tests.support.stored_cores import core_temp_files
 
 pytestmark = pytest.mark.e2e
 
@@ -36,22 +37,6 @@ int main(void) {
 """
 
 
-def core_temp_files(pid: int, core_dir: Path) -> list[int]:
-    """Sizes of the core temp files ``pid`` is writing: O_TMPFILE files show as
-    ``<dir>/#<ino> (deleted)`` in /proc/<pid>/fd, the fallback as ``<dir>/.#core…``."""
-    sizes = []
-    fd_dir = Path(f"/proc/{pid}/fd")
-    for entry in fd_dir.iterdir():
-        try:
-            target = os.readlink(entry)
-            size = entry.stat().st_size
-        except OSError:  # closed meanwhile
-            continue
-        if target.startswith(f"{core_dir}/") and ("(deleted)" in target or "/.#core" in target):
-            sizes.append(size)
-    return sizes
-
-
 def decompressed_size(path: Path) -> int:
     """Reads every zstd frame of a stored core (checksums included); raises on a partial file."""
     total = 0
@@ -69,7 +54,7 @@ def test_daemon_killed_mid_dump_then_restarted(pipe_door: PipeDoor, compile_c, c
                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (-1, -1)))
     try:
         # mid-dump: the daemon's temp file for the core exists and has bytes in it
-        wait_until(lambda: any(size > 0 for size in core_temp_files(daemon.pid, core_dir)), 120,
+        wait_until(lambda: any(size > 0 for _, size in core_temp_files([daemon.pid], core_dir)), 120,
                    "the daemon to be writing the core")
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait(timeout=30)

@@ -27,7 +27,7 @@ from coredumpd.sysctl import read_sysctl
 from procfs.pidfd import CoredumpMask, get_pidfd_info
 from tests.e2e.socket.conftest import SocketDoor, alive, descendants
 from tests.support.crash import wait_until
-from tests.support.stored_cores import check_stored_core
+from tests.support.stored_cores import check_stored_core, core_temp_files
 from unwinder.core import CoreReader
 
 pytestmark = pytest.mark.e2e
@@ -107,26 +107,6 @@ def core_dumping(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return "\nCoreDumping:\t1\n" in status
-
-
-def core_temp_files(pids: Sequence[int], core_dir: Path) -> list[tuple[str, int]]:
-    """(fd target, size) of the core temp files ``pids`` hold open: an O_TMPFILE file shows as
-    ``<dir>/#<ino> (deleted)``, the fallback as ``<dir>/.#core…``."""
-    found = []
-    for pid in pids:
-        try:
-            entries = list(Path(f"/proc/{pid}/fd").iterdir())
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            try:
-                target = os.readlink(entry)
-                size = entry.stat().st_size
-            except OSError:  # closed meanwhile
-                continue
-            if target.startswith(f"{core_dir}/") and ("(deleted)" in target or "/.#core" in target):
-                found.append((target, size))
-    return found
 
 
 def check_complete(row, tmp_path: Path) -> int:  # type: ignore[no-untyped-def]
@@ -238,7 +218,7 @@ def test_sigkill_mid_dump_then_restart(socket_door: SocketDoor, big: Path, crash
     (killed,) = [r for r in rows if r.pid == victim.pid]
     assert killed.storage_state == "none" and killed.filename is None, killed
     assert any(n.startswith("interrupted:") for n in killed.notes), killed.notes
-    assert f"recorded 1 crash(es) interrupted by the previous daemon's end" in log
+    assert "recorded 1 crash(es) interrupted by the previous daemon's end" in log
     assert not list((socket_door.state / "inflight").iterdir())
     assert [r.pid for r in rows if r.pid != victim.pid] == [crashed.pid]
     by_file = {r.filename: r for r in rows if r.filename}
