@@ -12,8 +12,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 from unwinder.errors import FaultError
 
@@ -24,8 +23,7 @@ class MemoryReader(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class FileBacking:
+class FileBacking(NamedTuple):
     """``[start, end)`` of the process maps ``file`` from byte ``offset``."""
 
     start: int

@@ -9,9 +9,8 @@ process the kernel still holds — so the same process gives the same backtrace 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from unwinder.addrspace import AddressSpace, MemoryReader
 from unwinder.backtrace import Backtrace, Frame, ModuleInfo, ThreadBacktrace
@@ -30,8 +29,7 @@ from unwinder.unwind import Unwinder
 from unwinder.unwind_arch import UnwindArch, unwind_arch_for
 
 
-@dataclass(frozen=True)
-class UnwindOptions:
+class UnwindOptions(NamedTuple):
     max_frames: int = 256
     #: stack scanning finds plausible but false frames: off unless asked for
     scan: bool = False

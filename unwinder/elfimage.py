@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from elftools.common.exceptions import ELFError
 
@@ -31,8 +30,7 @@ class BadImage(UnwindError):
     """An ELF image (file or memory) could not be understood."""
 
 
-@dataclass(frozen=True)
-class LoadSegment:
+class LoadSegment(NamedTuple):
     p_offset: int
     p_vaddr: int
     p_filesz: int
@@ -40,8 +38,7 @@ class LoadSegment:
     p_flags: int
 
 
-@dataclass(frozen=True)
-class ImageLayout:
+class ImageLayout(NamedTuple):
     """Where an image's bytes go: its ``e_type``, ``PT_LOAD`` segments and build-id."""
 
     e_type: int

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class FrameMethod(StrEnum):
@@ -25,8 +25,7 @@ class StopReason(StrEnum):
     FRAME_LIMIT = "frame-limit"          # truncated: the walk went on past max_frames
 
 
-@dataclass(frozen=True)
-class RawFrame:
+class RawFrame(NamedTuple):
     """One physical frame.
 
     ``exact_pc`` means ``pc`` is the instruction that was executing (the innermost frame, or a
@@ -45,8 +44,7 @@ class RawFrame:
         return self.pc if self.exact_pc else self.pc - 1
 
 
-@dataclass(frozen=True)
-class ThreadUnwind:
+class ThreadUnwind(NamedTuple):
     frames: tuple[RawFrame, ...]
     stop: StopReason
     #: a short explanation of the stop (what failed last), for people

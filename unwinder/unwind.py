@@ -10,7 +10,7 @@ to an alternate stack), when a (pc, sp) pair repeats, or at ``max_frames`` (mark
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from unwinder.addrspace import AddressSpace
 from unwinder.cfi.expr import evaluate
@@ -35,8 +35,7 @@ ENDBR64 = bytes.fromhex("f30f1efa")
 MOV_RSP_RBP = (bytes.fromhex("4889e5"), bytes.fromhex("488bec"))
 
 
-@dataclass(frozen=True)
-class _State:
+class _State(NamedTuple):
     pc: int
     regs: dict[int, int]
     exact_pc: bool

@@ -8,13 +8,12 @@ Sources: the psABIs; gdb ``amd64_linux_sc_reg_offset``; libunwind ``ucontext_i.h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from unwinder.core.arch import Arch
 
 
-@dataclass(frozen=True)
-class UnwindArch:
+class UnwindArch(NamedTuple):
     name: str
     #: prstatus register name -> DWARF register number
     dwarf_numbers: dict[str, int]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from coredumpd.errors import CoredumpError
 
@@ -98,8 +97,7 @@ def selection_from_args(args: argparse.Namespace) -> Selection:
                      since_us=since, until_us=until, present=args.present, source=args.source)
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     catalog: Path | None
     journal_directory: Path | None
 
@@ -153,8 +151,7 @@ def pick_one(crashes: Sequence[Crash], args: argparse.Namespace) -> tuple[Crash 
     return crashes[-1], len(crashes) > 1
 
 
-@dataclass(frozen=True)
-class Selected:
+class Selected(NamedTuple):
     """The crash a single-crash verb works on, or why there is none; lines to show."""
 
     crash: Crash | None
@@ -177,8 +174,7 @@ def select_one(args: argparse.Namespace, *, details: bool = False) -> Selected:
     return Selected(crash, tuple(warnings), None)
 
 
-@dataclass(frozen=True)
-class SelectedMany:
+class SelectedMany(NamedTuple):
     """The crashes a listing verb shows (oldest first), or why there are none (``error`` is
     None when there is nothing to say: an empty result under ``-q``); lines to show."""
 

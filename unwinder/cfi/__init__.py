@@ -18,10 +18,38 @@ Modules, one concept each:
   programs;
 - :mod:`~unwinder.cfi.pointers`, :mod:`~unwinder.leb128` (shared with the symbols) -- encoded values;
 - :mod:`~unwinder.cfi.elfsource`, :mod:`~unwinder.cfi.decompress` -- getting the bytes.
+
+Names are imported from their modules on first use (PEP 562).
 """
 
-from unwinder.cfi.expr import evaluate
-from unwinder.cfi.rules import CfaRule, CfiRow, RegisterRule, RuleKind
-from unwinder.cfi.table import CfiTable
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from unwinder.cfi.expr import evaluate
+    from unwinder.cfi.rules import CfaRule, CfiRow, RegisterRule, RuleKind
+    from unwinder.cfi.table import CfiTable
+
+#: exported name -> the submodule defining it
+_EXPORTS = {
+    "evaluate": "expr",
+    "CfaRule": "rules", "CfiRow": "rules", "RegisterRule": "rules", "RuleKind": "rules",
+    "CfiTable": "table",
+}
 
 __all__ = ["CfaRule", "CfiRow", "CfiTable", "RegisterRule", "RuleKind", "evaluate"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -10,10 +10,8 @@ Sections are found by name, never by type (lld marks ``.eh_frame`` ``SHT_X86_64_
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from elftools.common.exceptions import ELFError
@@ -22,8 +20,9 @@ from unwinder.cfi.decompress import SHF_COMPRESSED, decompress_section, decompre
 from unwinder.cfi.hdr import EhFrameHdr, parse_eh_frame_hdr
 from unwinder.cfi.section import FrameSection
 from unwinder.errors import CfiError
+from unwinder.log import LazyLogger
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 #: what pyelftools (and its vendored construct) raise on corrupt headers
 _ELF_ERRORS = (ELFError, struct.error, ValueError, OverflowError, IndexError, KeyError, OSError,
@@ -32,8 +31,7 @@ _ELF_ERRORS = (ELFError, struct.error, ValueError, OverflowError, IndexError, Ke
 MAX_SECTION_SIZE = 1 << 30
 
 
-@dataclass(frozen=True)
-class FrameSections:
+class FrameSections(NamedTuple):
     """The CFI sections of one module, each None when absent or unreadable."""
 
     eh_frame_hdr: FrameSection | None

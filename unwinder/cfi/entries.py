@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from unwinder.cfi.opcodes import DW_EH_PE
@@ -94,8 +93,7 @@ def parse_entry_header(section: FrameSection, offset: int) -> EntryHeader | None
     return EntryHeader(offset, False, cie_offset, body, end, is_64)
 
 
-@dataclass(frozen=True, slots=True)
-class Cie:
+class Cie(NamedTuple):
     """A Common Information Entry: what its FDEs share.
 
     :ivar offset: section offset of the CIE.

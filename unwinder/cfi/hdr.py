@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from unwinder.cfi.index import FdeIndex
 from unwinder.cfi.opcodes import DW_EH_PE
@@ -21,8 +21,7 @@ from unwinder.errors import CfiError
 _DATAREL_SDATA4 = DW_EH_PE.datarel | DW_EH_PE.sdata4
 
 
-@dataclass(frozen=True, slots=True)
-class EhFrameHdr:
+class EhFrameHdr(NamedTuple):
     """The parsed header fields.
 
     :ivar eh_frame_address: link-time address of ``.eh_frame``.

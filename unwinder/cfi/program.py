@@ -12,8 +12,8 @@ the CFA is one of them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 from unwinder.cfi.decode import (
     ADVANCE,
@@ -37,8 +37,7 @@ from unwinder.errors import CfiError
 MAX_STATE_STACK = 256
 
 
-@dataclass(frozen=True, slots=True)
-class InitialState:
+class InitialState(NamedTuple):
     """The rules after a CIE's initial instructions: the start of every FDE's program."""
 
     cfa: CfaRule

@@ -8,7 +8,6 @@ debug file) answers pcs that ``.eh_frame`` does not cover, e.g. Go functions or 
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from unwinder.cfi.elfsource import FrameSections, load_frame_sections
@@ -17,11 +16,12 @@ from unwinder.cfi.hdr import build_hdr_index
 from unwinder.cfi.rules import CfiRow
 from unwinder.cfi.source import CfiSource
 from unwinder.errors import CfiError
+from unwinder.log import LazyLogger
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 ARCHES = ("x86_64", "aarch64")
 

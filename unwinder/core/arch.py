@@ -7,13 +7,12 @@ followed by ``pr_fpvalid`` and padding to 8 bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from unwinder.core.constants import EM
 
 
-@dataclass(frozen=True)
-class Arch:
+class Arch(NamedTuple):
     """What the core parser needs to know about one architecture."""
 
     name: str

@@ -4,15 +4,45 @@
 - :class:`DebugFileLocator` — separate debug files: build-id dirs, debuglink, debuginfod.
 - :class:`SymbolCache` — on-disk cache of symbol arrays and line tables by build-id.
 - :func:`demangle` — C++ (libstdc++), Rust legacy and v0.
+
+Names are imported from their modules on first use (PEP 562): a warm backtrace imports only
+the modules it needs. :func:`demangle` is imported at once: its module has the same name, and
+an import of that module would otherwise leave the module where the function belongs.
 """
 
-from unwinder.symbols.cache import SymbolCache
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from unwinder.symbols.demangle import demangle
-from unwinder.symbols.locate import DebugFileLocator
-from unwinder.symbols.model import SourceLocation, SymbolizedFrame
-from unwinder.symbols.module import ModuleSymbols
+
+if TYPE_CHECKING:
+    from unwinder.symbols.cache import SymbolCache
+    from unwinder.symbols.locate import DebugFileLocator
+    from unwinder.symbols.model import SourceLocation, SymbolizedFrame
+    from unwinder.symbols.module import ModuleSymbols
+
+#: exported name -> the submodule defining it
+_EXPORTS = {
+    "SymbolCache": "cache", "DebugFileLocator": "locate",
+    "SourceLocation": "model", "SymbolizedFrame": "model", "ModuleSymbols": "module",
+}
 
 __all__ = [
     "DebugFileLocator", "ModuleSymbols", "SourceLocation", "SymbolCache", "SymbolizedFrame",
     "demangle",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

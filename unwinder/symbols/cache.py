@@ -19,7 +19,6 @@ checksum, or with inconsistent parts, is ignored (and later overwritten), never 
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import struct
@@ -30,11 +29,12 @@ from enum import IntEnum
 from pathlib import Path
 
 from unwinder.errors import SymbolError
+from unwinder.log import LazyLogger
 from unwinder.symbols.described import DescribedAddresses
 from unwinder.symbols.linetable import LineTable
 from unwinder.symbols.symtab import SymbolTable
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 MAGIC = b"CDSYMC\0\n"
 #: bump on any layout change; the byte order of ``array`` parts is part of the version

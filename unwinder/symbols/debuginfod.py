@@ -8,18 +8,17 @@ server" for :attr:`DebuginfodClient.negative_ttl` seconds (elfutils' ``cache_mis
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-import urllib.error
 from pathlib import Path
 
 from unwinder.elffile import ElfFile
 from unwinder.errors import UnwindError
+from unwinder.log import LazyLogger
 from unwinder.symbols.elfguard import guard
 from unwinder.symbols.identity import find_build_id
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 #: refuse downloads larger than this
 MAX_DOWNLOAD = 4 << 30
@@ -57,6 +56,8 @@ class DebuginfodClient:
         """Path of the cached debug file for ``build_id``, downloading it if needed."""
         if not self.urls or not build_id:
             return None
+        import urllib.error  # only when a server is configured
+
         hexid = build_id.hex()
         entry = self.cache_dir / hexid
         target = entry / "debuginfo"

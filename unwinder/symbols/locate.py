@@ -11,18 +11,18 @@ The order is gdb's and elfutils':
 
 from __future__ import annotations
 
-import logging
 import os
 import zlib
 from pathlib import Path
 
 from unwinder.elffile import ElfFile
 from unwinder.errors import UnwindError
+from unwinder.log import LazyLogger
 from unwinder.symbols.debuginfod import DebuginfodClient, default_cache_dir, urls_from_env
 from unwinder.symbols.elfguard import guard
 from unwinder.symbols.identity import find_build_id
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 
 def file_crc32(path: Path) -> int:

@@ -14,11 +14,11 @@ With a cache, every answer of :meth:`ModuleSymbols.describe` is kept too
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from unwinder.elffile import ElfFile
 from unwinder.errors import SymbolError, UnwindError
+from unwinder.log import LazyLogger
 from unwinder.symbols.demangle import demangle
 from unwinder.symbols.described import DescribedAddresses
 from unwinder.symbols.elfguard import guard
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from unwinder.symbols.locate import DebugFileLocator
     from unwinder.symbols.moduledwarf import ModuleDwarf
 
-log = logging.getLogger(__name__)
+log = LazyLogger(__name__)
 
 class ModuleSymbols:
     """Everything needed to describe addresses of one module (keyed by build-id).

@@ -22,8 +22,7 @@ from __future__ import annotations
 import struct
 from array import array
 from bisect import bisect_right
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from unwinder.errors import SymbolError
 from unwinder.symbols.elfguard import guard
@@ -49,8 +48,7 @@ _LAYOUT = {
 }
 
 
-@dataclass(frozen=True)
-class SymbolSource:
+class SymbolSource(NamedTuple):
     """The raw bytes of one symbol table, ready to parse.
 
     :ivar section_bounds: ``(sh_addr, sh_size)`` per section index of the file holding it.
