@@ -131,7 +131,7 @@ class SymbolTable:
             if ends[i] == addresses[i]:
                 nxt = addresses[i + 1] if i + 1 < count else bounds[i]
                 end = min(nxt, bounds[i]) if bounds[i] > addresses[i] else nxt
-                ends[i] = max(end, addresses[i] + 1)
+                ends[i] = min(max(end, addresses[i] + 1), _MAX_ADDRESS)
         return cls(addresses, ends, offsets, b"\0".join(names) + b"\0")
 
     def find(self, address: int) -> int | None:

@@ -55,6 +55,16 @@ def test_zero_size_extends_to_next_symbol_within_section() -> None:
     assert table.lookup(0x2000) is None  # section end
 
 
+def test_zero_size_symbol_at_the_last_address_does_not_overflow() -> None:
+    """Found by the unwinder fuzz (FUZZ_SEED=1636374423): a corrupt .symtab entry at 2**64-1
+    of size 0 made the end 2**64, past an unsigned 64-bit array."""
+    table = SymbolTable.from_sources([_source([
+        ("ok", 0x1100, 0x10, GLOBAL, FUNC), ("edge", (1 << 64) - 1, 0, GLOBAL, FUNC),
+    ])])
+    assert table.lookup(0x1105) == ("ok", 0x1100)
+    assert table.lookup((1 << 64) - 1) is None
+
+
 def test_corrupt_name_offset_raises_symbol_error() -> None:
     source = _source([("f", 0x1100, 4, GLOBAL, FUNC)])
     bad = SymbolSource(source.symbols, b"\0f", 64, True, source.section_bounds, "t")
