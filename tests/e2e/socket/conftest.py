@@ -71,16 +71,17 @@ class SocketDoor:
     # -- the daemon -------------------------------------------------------------------------
 
     def start(self, extra: str = "", env: dict[str, str] | None = None, *,
-              mode: str | None = "socket") -> None:
-        """Write the config, start the daemon, wait until it listens, install ``mode``
-        (``None``: leave core_pattern alone)."""
+              mode: str | None = "socket", launcher: Sequence[str] = ()) -> None:
+        """Write the config, start the daemon (under ``launcher``, which must exec it: e.g.
+        ``systemd-socket-activate``), wait until it listens, install ``mode`` (``None``: leave
+        core_pattern alone)."""
         self.config.write_text("[Coredumpd]\n"
                                f"HandoffSocket={self.handoff_socket}\n"
                                f"KernelSocket={self.kernel_socket}\n" + extra)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         environ = {**os.environ, "COREDUMPD_TEST_REPORT": str(self.report), **(env or {})}
         self.daemon = subprocess.Popen(
-            [str(BIN / "coredumpd"), "serve", "--config", str(self.config),
+            [*launcher, str(BIN / "coredumpd"), "serve", "--config", str(self.config),
              "--state-dir", str(self.state)], stdout=self._log, stderr=subprocess.STDOUT,
             env=environ)
         wait_until(lambda: is_listening(self.kernel_socket) or self.daemon.poll() is not None,
