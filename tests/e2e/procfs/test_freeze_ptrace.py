@@ -153,8 +153,12 @@ def test_ptrace_freeze_is_invisible_to_the_parent_and_consistent(watched):
         # control: the same snapshot with SIGSTOP is reported to the parent
         snap = snapshot(handle, Part.MAPS, freeze=FreezeMethod.SIGSTOP)
         assert snap.consistent and snap.freeze == FreezeMethod.SIGSTOP
-    assert lines.next() == "stopped 19", "the ptrace freezes were seen (or the control was not)"
-    assert lines.next() == "continued"
+    # the parent sees the control: its stop, then its continuation (or the continuation alone
+    # when the stop ended before its waitpid looked: the kernel replaces the pending report)
+    first = lines.next()
+    assert first in ("stopped 19", "continued"), "the ptrace freezes were seen (or the control was not)"
+    if first == "stopped 19":
+        assert lines.next() == "continued"
 
 
 def test_someone_elses_sigstop_survives_a_ptrace_freeze(watched):
@@ -174,5 +178,8 @@ def test_someone_elses_sigstop_survives_a_ptrace_freeze(watched):
         with frozen(handle, method=FreezeMethod.SIGSTOP) as how:
             assert how.method == FreezeMethod.SIGSTOP and how.frozen
             os.kill(pid, signal.SIGSTOP)
-        assert lines.next() == "stopped 19" and lines.next() == "continued"
+            # read while still stopped: a stop continued before the parent's waitpid saw it
+            # is reported as "continued" alone (the kernel replaces the pending report)
+            assert lines.next() == "stopped 19"
+        assert lines.next() == "continued"
         wait_state(pid, "RS")
