@@ -371,20 +371,33 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool)
         shutil.rmtree(helper_dir, ignore_errors=True)
 
 
-def run_systemd(work: Work, sysctls: CrashSysctls, reps: int) -> None:
+def systemd_unavailable() -> str | None:
+    """Why systemd-coredump cannot be measured here, or None."""
     if not SD_COREDUMP.exists() or not shutil.which("systemd-socket-activate"):
-        print("systemd-coredump or systemd-socket-activate missing: skipped", file=sys.stderr)
-        return
+        return "systemd-coredump or systemd-socket-activate missing"
     if SD_SOCKET.exists():
-        print(f"{SD_SOCKET} exists (someone else's): systemd-coredump skipped", file=sys.stderr)
+        return f"{SD_SOCKET} exists (someone else's)"
+    return None
+
+
+def start_systemd_service(wrap: Path) -> subprocess.Popen[bytes]:
+    """systemd-coredump's per-crash service behind ``/run/systemd/coredump`` (standing in for
+    ``systemd-coredump.socket``), each instance under the rusage wrapper."""
+    return subprocess.Popen(["systemd-socket-activate", "--seqpacket", "-a", "-l", str(SD_SOCKET),
+                             str(wrap), "sdservice", str(SD_COREDUMP)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_systemd(work: Work, sysctls: CrashSysctls, reps: int) -> None:
+    why = systemd_unavailable()
+    if why is not None:
+        print(f"{why}: systemd-coredump skipped", file=sys.stderr)
         return
     journald = Journald()
     journald.start()
     SD_STORE.mkdir(parents=True, exist_ok=True)
     before = set(os.listdir(SD_STORE))
-    activate = subprocess.Popen(["systemd-socket-activate", "--seqpacket", "-a", "-l", str(SD_SOCKET),
-                                 str(work.wrap), "sdservice", str(SD_COREDUMP)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    activate = start_systemd_service(work.wrap)
     try:
         wait_until(lambda: SD_SOCKET.exists() or activate.poll() is not None, "the coredump socket", 30)
         # Debian's 50-coredump.conf; suid_dumpable with the pattern (set, then restored first)

@@ -85,6 +85,8 @@ from bench_pipeline import (  # noqa: E402 - the sibling benchmark's daemon runn
     Daemon,
     Usage,
     read_usages,
+    start_systemd_service,
+    systemd_unavailable,
 )
 
 from coredumpd.install import SAVED, install, uninstall  # noqa: E402
@@ -405,17 +407,13 @@ def run_none(work: Work, sysctls: CrashSysctls) -> Result:
 
 
 def run_systemd(work: Work, sysctls: CrashSysctls) -> Result | None:
-    if not SD_COREDUMP.exists() or not shutil.which("systemd-socket-activate"):
-        print("systemd-coredump or systemd-socket-activate missing: skipped", file=sys.stderr)
-        return None
-    if SD_SOCKET.exists():
-        print(f"{SD_SOCKET} exists (someone else's): systemd-coredump skipped", file=sys.stderr)
+    why = systemd_unavailable()
+    if why is not None:
+        print(f"{why}: systemd-coredump skipped", file=sys.stderr)
         return None
     SD_STORE.mkdir(parents=True, exist_ok=True)
     before = set(os.listdir(SD_STORE))
-    activate = subprocess.Popen(["systemd-socket-activate", "--seqpacket", "-a", "-l", str(SD_SOCKET),
-                                 str(work.wrap), "sdservice", str(SD_COREDUMP)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    activate = start_systemd_service(work.wrap)
     try:
         if not poll(lambda: SD_SOCKET.exists() or activate.poll() is not None, bool, 30) \
                 or activate.poll() is not None:
