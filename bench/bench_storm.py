@@ -534,7 +534,7 @@ def report(results: dict[str, Result], work: Work) -> int:
           f"{'warmed first' if work.warm_cache else 'cold'}.")
     if "pipe" in results:
         print("  coredumpd pipe: the kernel writes every core into the pipe; over the limit the "
-              "daemon drops it unread-to-disk and keeps the record.")
+              "daemon drains it without storing it and keeps the record.")
     for result in results.values():
         if result.journal is not None:
             print(f"  {LABELS[result.handler]}: {result.journal} journald entries")
