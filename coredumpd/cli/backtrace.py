@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from coredumpd.cli.options import JSON_MODES, add_selection_arguments
-from coredumpd.cli.render import error
+from coredumpd.cli.render import error, report_one
 
 HELP_ORDER = 30
 
@@ -119,17 +119,14 @@ def run_crash(args: argparse.Namespace) -> int:
     from coredumpd.cli.corefile import copy_core, open_crash_core
     from coredumpd.cli.details import load_backtrace
     from coredumpd.cli.options import select_one
-    from coredumpd.cli.render import clean, warning
+    from coredumpd.cli.render import clean
     from coredumpd.errors import CoredumpError
     from unwinder.errors import UnwindError
 
     picked = select_one(args, details=True)
-    for line in picked.warnings:
-        warning(line)
-    if picked.crash is None:
-        error(picked.error or "no coredumps found")
+    crash = report_one(picked)
+    if crash is None:
         return 1
-    crash = picked.crash
     backtrace = load_backtrace(crash)
     if backtrace is not None:
         return _print(backtrace, args)

@@ -76,7 +76,7 @@ def run_debugger(argv: list[str]) -> int:
 def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.corefile import copy_core, core_size_hint, open_crash_core
     from coredumpd.cli.options import select_one
-    from coredumpd.cli.render import error, progress, warning
+    from coredumpd.cli.render import error, progress, report_one
     from coredumpd.errors import CoredumpError
 
     debugger = args.debugger or os.environ.get("SYSTEMD_DEBUGGER") or "gdb"
@@ -87,12 +87,9 @@ def run(args: argparse.Namespace) -> int:
         error(f"cannot parse the debugger arguments: {err}")
         return 1
     picked = select_one(args, details=True)
-    for line in picked.warnings:
-        warning(line)
-    if picked.crash is None:
-        error(picked.error or "no coredumps found")
+    crash = report_one(picked)
+    if crash is None:
         return 1
-    crash = picked.crash
     try:
         exe = check_executable(crash.exe, crash.pid)
     except ValueError as err:

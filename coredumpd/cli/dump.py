@@ -28,19 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.corefile import copy_core, core_size_hint, open_crash_core
     from coredumpd.cli.options import select_one
-    from coredumpd.cli.render import error, progress, warning
+    from coredumpd.cli.render import error, progress, report_one
     from coredumpd.errors import CoredumpError
 
     if args.output is None and sys.stdout.isatty():
         error("refusing to dump a core to a terminal (use shell redirection or -o FILE)")
         return 1
     picked = select_one(args)
-    for line in picked.warnings:
-        warning(line)
-    if picked.crash is None:
-        error(picked.error or "no coredumps found")
+    crash = report_one(picked)
+    if crash is None:
         return 1
-    crash = picked.crash
     fd = None
     try:
         with open_crash_core(crash, journal_directory=args.directory) as src:

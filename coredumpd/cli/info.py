@@ -20,18 +20,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.details import build_info
     from coredumpd.cli.options import select_many
-    from coredumpd.cli.render import emit_json, error, make_console, render_info, warning
+    from coredumpd.cli.render import (
+        emit_json,
+        make_console,
+        render_info,
+        report_many,
+    )
 
     if not args.matches and args.nth is None and args.lines is None:
         args.newest = True
     picked = select_many(args, details=True)
-    for line in picked.warnings:
-        warning(line)
-    if not picked.crashes:
-        if picked.error:
-            error(picked.error)
+    crashes = report_many(picked)
+    if crashes is None:
         return 1
-    crashes = list(picked.crashes)
     infos = [build_info(c) for c in crashes]
     if args.json != "off":
         data = [i.data for i in infos]

@@ -81,23 +81,19 @@ def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.options import select_many
     from coredumpd.cli.render import (
         emit_json,
-        error,
         make_console,
         render_crashes,
         render_groups,
         render_values,
+        report_many,
         warning,
     )
 
     needs_details = args.group or args.field is not None
     picked = select_many(args, details=needs_details)
-    for line in picked.warnings:
-        warning(line)
-    if not picked.crashes:
-        if picked.error:
-            error(picked.error)
+    crashes = report_many(picked)
+    if crashes is None:
         return 1
-    crashes = list(picked.crashes)
     console = make_console()
     if args.field is not None:
         values = distinct_values(crashes, args.field)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from coredumpd.cli.details import CrashInfo
     from coredumpd.cli.list import CrashGroup
+    from coredumpd.cli.options import Selected, SelectedMany
     from coredumpd.cli.records import Crash
     from coredumpd.cli.stats import CrashStats
     from coredumpd.core_summary import CoreSummary
@@ -63,6 +64,27 @@ def error(message: str) -> None:
 
 def warning(message: str) -> None:
     print(f"coredumpd: warning: {clean(message)}", file=sys.stderr)
+
+
+def report_one(picked: Selected) -> Crash | None:
+    """Print the selection's warnings, and why nothing was selected; the crash or None."""
+    for line in picked.warnings:
+        warning(line)
+    if picked.crash is None:
+        error(picked.error or "no coredumps found")
+    return picked.crash
+
+
+def report_many(picked: SelectedMany) -> list[Crash] | None:
+    """Print the selection's warnings, and its error when nothing was selected; the crashes
+    or None."""
+    for line in picked.warnings:
+        warning(line)
+    if not picked.crashes:
+        if picked.error:
+            error(picked.error)
+        return None
+    return list(picked.crashes)
 
 
 def emit_json(data: Any, mode: str) -> None:

@@ -62,16 +62,17 @@ def crash_stats(crashes: Sequence[Crash]) -> CrashStats:
 
 def run(args: argparse.Namespace) -> int:
     from coredumpd.cli.options import select_many
-    from coredumpd.cli.render import emit_json, error, make_console, render_stats, warning
+    from coredumpd.cli.render import (
+        emit_json,
+        make_console,
+        render_stats,
+        report_many,
+    )
 
     picked = select_many(args)
-    for line in picked.warnings:
-        warning(line)
-    if not picked.crashes:
-        if picked.error:
-            error(picked.error)
+    crashes = report_many(picked)
+    if crashes is None:
         return 1
-    crashes = list(picked.crashes)
     stats = crash_stats(crashes)
     if args.json != "off":
         emit_json(asdict(stats), args.json)
