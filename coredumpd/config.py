@@ -104,22 +104,14 @@ def parse_size(text: str) -> int:
     text = text.strip()
     if text == "infinity":
         return INFINITY
-    if not text:
-        raise ValueError("empty size")
     total = 0
-    pos = 0
-    while pos < len(text):
-        m = _SIZE_PART.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ValueError(f"invalid size {text!r}")
-        whole, frac, suffix = m.groups()
+    for whole, frac, suffix in _parts(text, _SIZE_PART, "size"):
         if suffix not in _SIZE_SUFFIXES:
             raise ValueError(f"invalid size suffix {suffix!r} in {text!r} (use B, K, M, G, T, P, E)")
         factor = _SIZE_SUFFIXES[suffix]
         total += int(whole) * factor
         if frac:
             total += int(frac) * factor // 10 ** len(frac)
-        pos = m.end()
     if total > INFINITY:
         raise ValueError(f"size {text!r} is too large")
     return total
@@ -139,20 +131,26 @@ def parse_timespan(text: str) -> float:
     text = text.strip()
     if text == "infinity":
         return math.inf
-    if not text:
-        raise ValueError("empty time span")
     total = 0.0
-    pos = 0
-    while pos < len(text):
-        m = _TIME_PART.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ValueError(f"invalid time span {text!r}")
-        number, unit = m.groups()
+    for number, unit in _parts(text, _TIME_PART, "time span"):
         if unit not in _TIME_UNITS:
             raise ValueError(f"invalid time unit {unit!r} in {text!r}")
         total += float(number) * _TIME_UNITS[unit]
-        pos = m.end()
     return total
+
+
+def _parts(text: str, part: re.Pattern[str], what: str) -> list[tuple[str, ...]]:
+    """``text`` (stripped) as consecutive matches of ``part``: their groups, in order."""
+    if not text:
+        raise ValueError(f"empty {what}")
+    out, pos = [], 0
+    while pos < len(text):
+        m = part.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ValueError(f"invalid {what} {text!r}")
+        out.append(m.groups())
+        pos = m.end()
+    return out
 
 
 _TRUE = {"1", "yes", "y", "true", "t", "on"}

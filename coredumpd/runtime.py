@@ -13,7 +13,6 @@ from coredumpd.config import Config, Storage, load_config_for
 from coredumpd.context import ContextError, CrashContext
 from coredumpd.pipeline import Pipeline
 from coredumpd.policy import SignatureLimit, build_policy
-from coredumpd.storage import StorageLimits
 from procfs.errors import ProcfsError
 from procfs.handle import ProcessHandle
 from socket_server.wire import Handoff
@@ -29,10 +28,7 @@ def load(config_path: str | Path | None = None, state_dir: str | Path | None = N
 def pipeline_for(config: Config) -> Pipeline:
     state = config.state_directory
     state.mkdir(parents=True, exist_ok=True, mode=0o755)
-    limits = StorageLimits(process_size_max=config.process_size_max,
-                           external_size_max=config.external_size_max,
-                           compress=config.compress, keep_free=config.keep_free,
-                           max_use=config.max_use)
+    limits = config.storage_limits()
     catalog = Catalog.open(state / CATALOG)
     signatures = None
     if config.full_cores_per_signature is not None:
