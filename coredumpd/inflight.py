@@ -78,12 +78,11 @@ def recover(state_dir: Path, catalog: Catalog) -> int:
     recovered = 0
     for path in entries:
         owner = _owner(path.name)
-        if owner is None:
-            if path.suffix == ".tmp" and not _alive(path.name):
-                clear(path)
+        if owner is None or _start_time(owner[0]) == owner[1]:
+            continue  # not ours, or its handler is still at work
+        if path.suffix != ".json":  # a marker its dead owner never finished writing
+            clear(path)
             continue
-        if _start_time(owner[0]) == owner[1]:
-            continue  # its handler is still at work
         try:
             context = CrashContext.from_json(path.read_text())
         except (OSError, ValueError, ContextError) as err:
@@ -100,14 +99,10 @@ def recover(state_dir: Path, catalog: Catalog) -> int:
 
 
 def _owner(name: str) -> tuple[int, str] | None:
-    if not name.endswith(".json"):
-        return None
-    parts = name[:-5].split("-")
-    if len(parts) != 3 or not parts[0].isdigit():
+    """(pid, start time) of the process that wrote marker ``name`` (``.json``, or ``.tmp``
+    while being written); None for a name we did not write."""
+    stem, dot, suffix = name.rpartition(".")
+    parts = stem.split("-")
+    if not dot or suffix not in ("json", "tmp") or len(parts) != 3 or not parts[0].isdigit():
         return None
     return int(parts[0]), parts[1]
-
-
-def _alive(name: str) -> bool:
-    parts = name.split("-")
-    return len(parts) == 3 and parts[0].isdigit() and _start_time(int(parts[0])) == parts[1]
