@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import os
 
+from pipe_helper.kmsgline import IDENT, kmsg_record
+
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
              logging.CRITICAL: 2}
 
 
 class KmsgHandler(logging.Handler):
-    def __init__(self, ident: str = "coredumpd-helper") -> None:
+    def __init__(self, ident: str = IDENT) -> None:
         super().__init__()
         self.ident = ident
         try:
@@ -25,13 +27,9 @@ class KmsgHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if self.fd is None:
             return
-        level = _PRIORITY.get(record.levelno, 6)
-        text = self.format(record).replace("\n", " ")[:900]
         try:
-            # the newline ends the record: without it the kernel keeps the record open for a
-            # continuation and readers (dmesg) see it only once the next message arrives
-            os.write(self.fd, f"<{level}>{self.ident}[{os.getpid()}]: {text}\n"
-                     .encode(errors="replace"))
+            os.write(self.fd, kmsg_record(self.format(record),
+                                          _PRIORITY.get(record.levelno, 6), self.ident))
         except OSError:
             pass
 

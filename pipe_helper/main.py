@@ -55,13 +55,14 @@ def _fast_hand_off(path: str, specifiers: list[bytes], started: float) -> bool:
     the daemon, unparsed; False on any failure (the full path follows)."""
     try:
         from pipe_helper.handoff import hand_off
+        from pipe_helper.kmsgline import write_kmsg
 
         pidfd = PIDFD_FD if _is_open(PIDFD_FD) else None
         if not hand_off(path, None, 0, pidfd, {"metadata": "pending"}, argv=specifiers):
             return False
         now = time.monotonic()
         pid = specifiers[0].decode(errors="replace") if specifiers else "?"
-        _kmsg(f"pid {pid} handed off to the daemon in {(now - started) * 1e3:.1f} ms "
+        write_kmsg(f"pid {pid} handed off to the daemon in {(now - started) * 1e3:.1f} ms "
               f"(at monotonic {now:.6f})")
         return True
     except Exception:  # noqa: BLE001 - the full path handles the crash (and logs)
@@ -74,21 +75,6 @@ def _is_open(fd: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def _kmsg(text: str) -> None:
-    """One info line in the kernel log, as :mod:`pipe_helper.kmsg` writes them (without
-    importing ``logging``)."""
-    try:
-        fd = os.open("/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.write(fd, f"<6>coredumpd-helper[{os.getpid()}]: {text}\n".encode(errors="replace"))
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _run(options: dict[str, str], specifiers: list[bytes], log, started: float) -> int:  # type: ignore[no-untyped-def]

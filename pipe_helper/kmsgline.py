@@ -1,0 +1,32 @@
+"""One record of the kernel log as the helper writes it: ``<level>coredumpd-helper[pid]: text``.
+
+Apart from :mod:`pipe_helper.kmsg` (the ``logging`` handler) so that the fast path can write
+its line without importing ``logging``.
+"""
+
+from __future__ import annotations
+
+import os
+
+IDENT = "coredumpd-helper"
+
+
+def kmsg_record(text: str, level: int = 6, ident: str = IDENT) -> bytes:
+    """The bytes of one record; the newline ends it (without it the kernel keeps the record
+    open for a continuation, and readers such as dmesg see it only with the next one)."""
+    text = text.replace("\n", " ")[:900]
+    return f"<{level}>{ident}[{os.getpid()}]: {text}\n".encode(errors="replace")
+
+
+def write_kmsg(text: str, level: int = 6) -> None:
+    """Write one record to ``/dev/kmsg``; dropped when it cannot be (never raised)."""
+    try:
+        fd = os.open("/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.write(fd, kmsg_record(text, level))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
