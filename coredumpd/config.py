@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from coredumpd.errors import ConfigError
 
+#: the catalog's file name in a state directory
+CATALOG = "catalog.sqlite"
+
 if TYPE_CHECKING:  # storage imports zstandard; the pipe helper reads config on its fast path
     from coredumpd.storage import StorageLimits
 
@@ -81,7 +84,7 @@ class Config:
 
     @property
     def catalog_path(self) -> Path:
-        return self.state_directory / "catalog.sqlite"
+        return self.state_directory / CATALOG
 
     def storage_limits(self) -> StorageLimits:
         from coredumpd.storage import StorageLimits

@@ -23,8 +23,9 @@ from importlib import resources
 from pathlib import Path
 
 from coredumpd.catalog import Catalog, CatalogRow
+from coredumpd.config import CATALOG
 from coredumpd.install import DEFAULT_HELPER_DIR, install, uninstall
-from coredumpd.runtime import CATALOG, load
+from coredumpd.runtime import load
 from coredumpd.sysctl import crash_sysctls
 
 SAMPLES = ("segv", "abort", "threads")

@@ -173,25 +173,3 @@ class SignatureLimit:
                 return False
             self._seen[signature] = n + 1
             return True
-
-
-def build_policy(config: Config) -> Policy:
-    """A policy with the recent history from the state directory's catalog (read-only), so a
-    restart does not hand a crash loop a fresh burst. Failures only cost the history."""
-    import logging
-
-    policy = Policy(config)
-    path = config.state_directory / "catalog.sqlite"
-    if not path.exists() or not (policy.per_exe.enabled or policy.per_unit.enabled):
-        return policy
-    from coredumpd.catalog import Catalog
-
-    since = time.time_ns() // 1000 - int(config.rate_limit_interval_sec * 1e6)
-    try:
-        with Catalog.open_readonly(path) as catalog:
-            rows = catalog.query(since_us=since, newest_first=False, details=False)
-            policy.seed((row.timestamp, row.exe, None) for row in rows)
-    except Exception as err:  # noqa: BLE001 - optional
-        logging.getLogger(__name__).warning(
-            "failed to read the recent crashes for the rate limits, ignoring: %s", err)
-    return policy

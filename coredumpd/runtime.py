@@ -12,13 +12,13 @@ from coredumpd.catalog import Catalog
 from coredumpd.config import Config, Storage, load_config_for
 from coredumpd.context import ContextError, CrashContext
 from coredumpd.pipeline import Pipeline
-from coredumpd.policy import SignatureLimit, build_policy
+from coredumpd.policy import SignatureLimit
+from coredumpd.policy_history import build_policy
 from procfs.errors import ProcfsError
 from procfs.handle import ProcessHandle
 from socket_server.wire import Handoff
 
 log = logging.getLogger(__name__)
-CATALOG = "catalog.sqlite"
 
 
 def load(config_path: str | Path | None = None, state_dir: str | Path | None = None) -> Config:
@@ -29,7 +29,7 @@ def pipeline_for(config: Config) -> Pipeline:
     state = config.state_directory
     state.mkdir(parents=True, exist_ok=True, mode=0o755)
     limits = config.storage_limits()
-    catalog = Catalog.open(state / CATALOG)
+    catalog = Catalog.open(config.catalog_path)
     signatures = None
     if config.full_cores_per_signature is not None:
         signatures = SignatureLimit(config.full_cores_per_signature)

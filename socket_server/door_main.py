@@ -23,7 +23,7 @@ import sys
 import threading
 
 from coredumpd.config import load_config_for
-from coredumpd.policy import build_policy
+from coredumpd.policy_history import build_policy
 from socket_server.door import Door
 from socket_server.test_hooks import TestHooks
 

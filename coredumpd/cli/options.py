@@ -103,10 +103,10 @@ class Paths(NamedTuple):
 
 
 def paths_from_args(args: argparse.Namespace) -> Paths:
-    from coredumpd.config import load_config  # not coredumpd.runtime: it imports the pipeline
+    from coredumpd.config import CATALOG, load_config  # not runtime: it imports the pipeline
 
     if args.state_dir is not None:
-        return Paths(Path(args.state_dir) / "catalog.sqlite", args.directory)
+        return Paths(Path(args.state_dir) / CATALOG, args.directory)
     return Paths(load_config(args.config).catalog_path, args.directory)
 
 
