@@ -281,8 +281,7 @@ class KernelSocketServer:
     def _dump(self, fd: int, handle: ProcessHandle | None, ns_local: bool, context: CrashContext,
               runtime: Runtime) -> None:
         core = FdOwner(fd)
-        timeout = runtime.config.dump_timeout_sec if handle is not None else float("inf")
-        watchdog = Watchdog(handle, context, timeout, self.counters)
+        watchdog = Watchdog(handle, context, runtime.config.dump_timeout_sec, self.counters)
         released = threading.Event()
 
         def release() -> None:
@@ -410,17 +409,18 @@ class Recorder:
 
 class Watchdog:
     """Kills the dumping task if its dump is not in after ``timeout`` seconds: the kernel has no
-    timeout of its own, and a stalled dump holds the task (and all its threads) forever."""
+    timeout of its own, and a stalled dump holds the task (and all its threads) forever.
+    Without a handle (the task was gone when its dump began) there is nothing to kill."""
 
     def __init__(self, handle: ProcessHandle | None, context: CrashContext, timeout: float,
                  counters: Counters) -> None:
-        self.handle = handle
         self.context = context
         self.timeout = timeout
         self.counters = counters
         self.fired = threading.Event()
-        self._timer = threading.Timer(timeout, self._fire) if timeout != float("inf") else None
-        if self._timer is not None:
+        self._timer = None
+        if handle is not None and timeout != float("inf"):
+            self._timer = threading.Timer(timeout, self._fire, args=(handle,))
             self._timer.daemon = True
             self._timer.name = f"watchdog-{handle.pid}"
 
@@ -432,18 +432,16 @@ class Watchdog:
         if self._timer is not None:
             self._timer.cancel()
 
-    def _fire(self) -> None:
-        if self.handle is None:
-            return
+    def _fire(self, handle: ProcessHandle) -> None:
         try:
-            self.handle.send_signal(signal.SIGKILL)
+            handle.send_signal(signal.SIGKILL)
         except (ProcfsError, OSError) as err:
-            log.info("watchdog: pid %s already gone: %s", self.handle.pid, err)
+            log.info("watchdog: pid %s already gone: %s", handle.pid, err)
             return
         self.counters.add("killed")
         note = f"killed by the watchdog: the dump stalled past DumpTimeoutSec={self.timeout:g}s"
         self.context.notes.append(note)
-        log.warning("pid %s %s", self.handle.pid, note)
+        log.warning("pid %s %s", handle.pid, note)
         self.fired.set()
 
 
