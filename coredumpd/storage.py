@@ -17,7 +17,8 @@ Limits follow systemd-coredump (``save_external_coredump``): bytes beyond
 file bigger than ``ExternalSizeMax`` on disk is not stored at all; ``RLIMIT_CORE`` below a
 page disables storage. Publishing: mode 0640 root:root, a read ACL for the crashing user
 when safe (:mod:`coredumpd.acl`), ``user.coredump.*`` xattrs, fsync, link without
-clobbering, fsync of the directory.
+clobbering, fsync of the directory. While the file is written its page cache is kept small
+(:mod:`coredumpd.writeback`), so the fsync has little left to do.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import os
 import queue
 import secrets
 import select
+import stat
 import struct
 import sys
 import threading
@@ -39,10 +41,11 @@ from typing import BinaryIO, Protocol
 
 import zstandard
 
-from coredumpd import acl
+from coredumpd import acl, rawzstd
 from coredumpd.context import CrashContext
 from coredumpd.errors import StorageError
 from coredumpd.vacuum import read_fs_space, resolve_keep_free
+from coredumpd.writeback import WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ COALESCE = 256 << 10
 COALESCE_WAIT = 0.0002
 #: buffers of :data:`CHUNK` bytes the reader thread may fill ahead of the compressor
 READ_AHEAD = 4
+#: the kind of a :class:`_ZstdSink` frame that holds raw blocks
+RAW = "raw"
 #: zstd level; systemd uses the library default (3)
 ZSTD_LEVEL = 3
 #: level for data that did not compress: zstd's fast mode, ~2× the speed of level 3 on
@@ -72,6 +77,13 @@ RECOMPRESSIBLE = 0.9
 PROBE_EVERY = 16
 #: chunks smaller than this do not change the level (too few bytes to judge)
 MIN_JUDGED = 64 << 10
+#: bytes read at the start of each chunk of a piped stream to judge it: when they do not
+#: compress (level 1, :data:`INCOMPRESSIBLE`), the rest of the chunk is spliced as raw blocks
+SAMPLE = 64 << 10
+#: bytes spliced after one sample at most: the first incompressible sample lets the chunk
+#: through, each following one twice as much, up to this (compressible bytes after random
+#: ones cost at most this much space)
+RAW_RUN = 16 << 20
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 RLIM_INFINITY = (1 << 64) - 1
 FILE_MODE = 0o640
@@ -168,8 +180,15 @@ class _Source:
 
     def __init__(self, rest: int | BinaryIO) -> None:
         self.rest = rest
+        #: the fd when the stream is a pipe: its bytes can be spliced (:mod:`coredumpd.rawzstd`)
+        self.pipe_fd: int | None = None
         if isinstance(rest, int):
             _grow_buffer(rest)
+            try:
+                if stat.S_ISFIFO(os.fstat(rest).st_mode):
+                    self.pipe_fd = rest
+            except OSError:
+                pass
 
     def readinto(self, buf: bytearray | memoryview) -> int:
         if isinstance(self.rest, int):
@@ -190,26 +209,56 @@ class _Source:
 class _ReadAhead:
     """Empties a :class:`_Source` on its own thread into :data:`READ_AHEAD` reused buffers.
 
-    :meth:`get` hands out ``(buffer, length)`` in stream order, None at the end; the consumer
-    gives each buffer back with :meth:`recycle`. ``done`` becomes true once the thread has
-    read its last byte (EOF or an error in ``error``) and will never touch the stream again:
-    from then on the task may be released, whatever is still queued. :meth:`close` (always
-    call it) lets the thread read the rest to EOF without keeping it, and waits for it.
+    :meth:`get` hands out ``(buffer, length, offered)`` in stream order, None at the end;
+    the consumer gives each buffer back with :meth:`recycle`. ``done`` becomes true once the
+    thread has read its last byte (EOF or an error in ``error``) and will never touch the
+    stream again: from then on the task may be released, whatever is still queued.
+    :meth:`close` (always call it) lets the thread read the rest to EOF without keeping it,
+    and waits for it.
+
+    With ``offer_raw``, each chunk starts with a :data:`SAMPLE`; when the sample does not
+    compress, the item comes ``offered``: the stream is the consumer's until its
+    :meth:`answer` says how many more bytes of the chunk it spliced away (and whether that
+    reached EOF); the thread then goes on with the next chunk.
     """
 
-    def __init__(self, source: _Source, depth: int = READ_AHEAD) -> None:
+    def __init__(self, source: _Source, depth: int = READ_AHEAD, *, offer_raw: bool = False) -> None:
         self.source = source
         self.done = False
         self.error: OSError | ValueError | None = None
         self.received = 0
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._full: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[bytearray, int, bool] | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[int, bool, bool]] = queue.SimpleQueue()
+        self._offer_raw = offer_raw
+        self._awaiting = False  # an offered item is out and not answered yet
+        self._judge = zstandard.ZstdCompressor(level=1) if offer_raw else None
         self._discard = False
         self._ended = False
         for _ in range(depth):
             self._free.put(bytearray(CHUNK))
         self._thread = threading.Thread(target=self._run, name="core-reader", daemon=True)
         self._thread.start()
+
+    def _read(self, view: memoryview, n: int, stop: int) -> tuple[int, bool]:
+        """Fill ``view[n:stop]``; returns (new n, whether the stream ended). An error ends it
+        too (in ``error``); what came before the error is kept."""
+        try:
+            while n < stop:
+                got = self.source.readinto(view[n:stop])
+                if got == 0:
+                    return n, True
+                n += got
+                if got < COALESCE and n < stop:
+                    time.sleep(COALESCE_WAIT)
+        except (OSError, ValueError) as err:  # ValueError: a closed file object
+            self.error = err
+            return n, True
+        return n, False
+
+    def _incompressible(self, sample: memoryview) -> bool:
+        assert self._judge is not None
+        return len(self._judge.compress(sample)) >= len(sample) * INCOMPRESSIBLE
 
     def _run(self) -> None:
         try:
@@ -218,41 +267,53 @@ class _ReadAhead:
                 buf = self._free.get()
                 view = memoryview(buf)
                 n = 0
-                try:
-                    while n < len(buf):
-                        got = self.source.readinto(view[n:])
-                        if got == 0:
-                            end = True
-                            break
-                        n += got
-                        if got < COALESCE and n < len(buf):
-                            time.sleep(COALESCE_WAIT)
-                except (OSError, ValueError) as err:  # ValueError: a closed file object
-                    self.error, end = err, True  # what came before the error is kept
+                if self._offer_raw and not self._discard:
+                    n, end = self._read(view, 0, SAMPLE)
+                    if n == SAMPLE and not end and self._incompressible(view[:n]):
+                        view.release()
+                        self.received += n
+                        self._full.put((buf, n, True))
+                        moved, end, again = self._answers.get()
+                        self.received += moved
+                        self._offer_raw = again
+                        continue
+                if not end:
+                    n, end = self._read(view, n, len(buf))
                 view.release()
                 self.received += n
                 if n and not self._discard:
-                    self._full.put((buf, n))
+                    self._full.put((buf, n, False))
                 else:
                     self._free.put(buf)
         finally:
             self.done = True
             self._full.put(None)
 
-    def get(self) -> tuple[bytearray, int] | None:
+    def get(self) -> tuple[bytearray, int, bool] | None:
         if self._ended:
             return None
         item = self._full.get()
         self._ended = item is None
+        self._awaiting = item is not None and item[2]
         return item
+
+    def answer(self, moved: int, eof: bool, *, again: bool = True) -> None:
+        """For an offered item: ``moved`` more bytes of the stream were spliced away, ``eof``
+        if that reached its end; ``again`` False stops the offers."""
+        self._awaiting = False
+        self._answers.put((moved, eof, again))
 
     def recycle(self, buf: bytearray) -> None:
         self._free.put(buf)
 
     def close(self) -> None:
         self._discard = True
+        if self._awaiting:
+            self.answer(0, False, again=False)
         while (item := self.get()) is not None:
             self.recycle(item[0])
+            if item[2]:
+                self.answer(0, False, again=False)
         self._thread.join()
 
 
@@ -260,15 +321,14 @@ def _grow_buffer(fd: int) -> None:
     """Let the kernel run :data:`CHUNK` ahead of us: the pipe's size, or a socket's receive
     buffer (the kernel socket door). Anything else, or a refusal: keep what we have."""
     import socket
-    import stat as st
 
     try:
         mode = os.fstat(fd).st_mode
-        if st.S_ISFIFO(mode):
+        if stat.S_ISFIFO(mode):
             import fcntl
 
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
-        elif st.S_ISSOCK(mode):
+        elif stat.S_ISSOCK(mode):
             with socket.socket(fileno=os.dup(fd)) as sock:
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, 33, CHUNK)  # SO_RCVBUFFORCE (root)
@@ -292,14 +352,16 @@ def _write_all(fd: int, data: memoryview | bytes) -> None:
 
 
 class _ZstdSink:
-    """zstd frames with checksums; ``size`` = compressed bytes written.
+    """zstd frames; ``size`` = compressed bytes written.
 
     Every chunk is compressed at ``level`` until one comes out at least
     :data:`INCOMPRESSIBLE` of its size; the chunks after it go to a frame of
     :data:`FAST_LEVEL` until one compresses below :data:`RECOMPRESSIBLE` there, or a probe
-    (every :data:`PROBE_EVERY`-th chunk, at ``level``) compresses again. Each switch ends one
-    frame and starts the next: concatenated frames are one valid ``.zst`` stream
-    (``zstd -d``, libzstd's streaming decoder as coredumpctl uses it, :func:`open_core`).
+    (every :data:`PROBE_EVERY`-th chunk, at ``level``) compresses again. Stretches the
+    reader found incompressible go to raw frames (:meth:`write_raw`, :meth:`splice`,
+    :mod:`coredumpd.rawzstd`). Each switch ends one frame and starts the next: concatenated
+    frames are one valid ``.zst`` stream (``zstd -d``, libzstd's streaming decoder as
+    coredumpctl uses it, :func:`open_core`). Compressed frames carry checksums.
     """
 
     def __init__(self, fd: int, level: int) -> None:
@@ -311,7 +373,7 @@ class _ZstdSink:
             FAST_LEVEL: zstandard.ZstdCompressor(level=FAST_LEVEL, write_checksum=True),
         }
         self.level = level
-        self._frame_level: int | None = None
+        self._kind: int | str | None = None  # the open frame: a level, RAW, or none
         self._cobj: zstandard.ZstdCompressionObj | None = None
         self._fast = False
         self._since_probe = 0
@@ -320,26 +382,47 @@ class _ZstdSink:
         fast = self._fast and self._since_probe < PROBE_EVERY
         self._since_probe = self._since_probe + 1 if fast else 0
         cobj = self._frame(FAST_LEVEL if fast else self.level)
+        assert cobj is not None
         out = self._out(cobj.compress(memoryview(data)[:n]))
         out += self._out(cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
         if n >= MIN_JUDGED:
             self._fast = out >= n * RECOMPRESSIBLE if fast else out >= n * INCOMPRESSIBLE
 
+    def write_raw(self, data: bytes | bytearray, n: int) -> None:
+        """``data[:n]`` stored as it is, in a raw frame."""
+        self._frame(RAW)
+        for part in rawzstd.raw_blocks(memoryview(data)[:n]):
+            self._out(part)
+
+    def splice(self, pipe: int, budget: int) -> rawzstd.Spliced:
+        """Up to ``budget`` bytes moved from ``pipe`` into a raw frame by splice(2)."""
+        self._frame(RAW)
+        spliced = rawzstd.splice_blocks(pipe, self.fd, budget)
+        self.size = spliced.end
+        return spliced
+
     def finish(self) -> None:
         self._frame(None)
 
-    def _frame(self, level: int | None) -> zstandard.ZstdCompressionObj:
-        """The compressor of a frame at ``level``, ending the current frame for another."""
-        if self._cobj is not None and level != self._frame_level:
-            self._out(self._cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
-            self._cobj = None
-        if self._cobj is None and level is not None:
-            self._cobj = self._compressors[level].compressobj()
-            self._frame_level = level
+    def _frame(self, kind: int | str | None) -> zstandard.ZstdCompressionObj | None:
+        """The compressor of a frame of ``kind`` (a level, :data:`RAW`), ending the current
+        frame for another."""
+        if self._kind is not None and kind != self._kind:
+            if self._cobj is not None:
+                self._out(self._cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+            else:
+                self._out(rawzstd.FRAME_END)
+            self._kind = self._cobj = None
+        if self._kind is None and kind is not None:
+            if kind == RAW:
+                self._out(rawzstd.FRAME_HEADER)
+            else:
+                self._cobj = self._compressors[kind].compressobj()
+            self._kind = kind
             self.frames += 1
-        return self._cobj  # type: ignore[return-value]
+        return self._cobj
 
-    def _out(self, data: bytes) -> int:
+    def _out(self, data: bytes | memoryview) -> int:
         if data:
             _write_all(self.fd, data)
             self.size += len(data)
@@ -431,6 +514,10 @@ def _link(temp: _Temp, name: str) -> str:
 
 
 # -- store ----------------------------------------------------------------------------------
+
+
+def _write_failure(err: OSError) -> str:
+    return "disk full" if err.errno in _DISK_FULL else f"write failed: {err.strerror}"
 
 
 def _keep_limit(limits: StorageLimits, rlimit: int | None) -> tuple[int, str]:
@@ -557,51 +644,87 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
            name: str, expected: int | None, limits: StorageLimits,
            rlimit: int | None, eof: Callable[[], None]) -> StoredCore:
     sink: _Sink = _ZstdSink(temp.fd, limits.level) if limits.compress else _SparseSink(temp.fd)
+    behind = WriteBehind(temp.fd)
     max_keep, limit_name = _keep_limit(limits, rlimit)
     kept = 0
     received = len(head)
     dropped: str | None = None  # set when the file is abandoned: nothing will be stored
     read_error: str | None = None
 
-    def keep(data: bytes | bytearray, n: int) -> None:
-        nonlocal kept, dropped
+    def drop(reason: str) -> None:
+        nonlocal dropped
+        dropped = reason
+        behind.close()
+        temp.discard()  # give the space back at once
+
+    def wrote() -> None:
+        behind.advance(sink.size)
+        if sink.size > limits.external_size_max:
+            drop(f"core larger than ExternalSizeMax={limits.external_size_max} "
+                 f"({sink.size} bytes on disk)")
+
+    def keep(data: bytes | bytearray, n: int, *, raw: bool = False) -> None:
+        nonlocal kept
         if dropped is not None or kept >= max_keep:
             return
         part = min(n, max_keep - kept)
         try:
-            sink.write(data, part)
+            if raw:
+                sink.write_raw(data, part)  # type: ignore[union-attr]
+            else:
+                sink.write(data, part)
         except OSError as err:
-            dropped = "disk full" if err.errno in _DISK_FULL else f"write failed: {err.strerror}"
-            temp.discard()  # give the space back at once
+            drop(_write_failure(err))
             return
         kept += part
-        if sink.size > limits.external_size_max:
-            dropped = (f"core larger than ExternalSizeMax={limits.external_size_max} "
-                       f"({sink.size} bytes on disk)")
-            temp.discard()
+        wrote()
+
+    def splice_rest(budget: int) -> tuple[int, bool]:
+        """The rest of an offered chunk, spliced into the file; (bytes moved, EOF)."""
+        nonlocal kept
+        pipe = source.pipe_fd
+        if dropped is not None or kept >= max_keep or pipe is None:
+            return 0, False
+        spliced = sink.splice(pipe, min(budget, max_keep - kept))  # type: ignore[union-attr]
+        kept += spliced.moved
+        if spliced.error is not None:
+            drop(_write_failure(spliced.error))
+        else:
+            wrote()
+        return spliced.moved, spliced.eof
 
     keep(head, len(head))
-    reader = _ReadAhead(source)
+    raw = isinstance(sink, _ZstdSink) and source.pipe_fd is not None
+    reader = _ReadAhead(source, offer_raw=raw)
+    run = CHUNK // 2  # bytes an offer may take: doubles while the samples stay incompressible
     try:
-        while (item := reader.get()) is not None:
-            if reader.done:
-                eof()  # the stream is all in: release the task, compress what is queued
-            chunk, n = item
-            received += n
-            keep(chunk, n)
-            reader.recycle(chunk)
+        try:
+            while (item := reader.get()) is not None:
+                if reader.done:
+                    eof()  # the stream is all in: release the task, compress what is queued
+                chunk, n, offered = item
+                received += n
+                keep(chunk, n, raw=offered)
+                reader.recycle(chunk)
+                run = min(run * 2, RAW_RUN) if offered else CHUNK
+                if offered:
+                    moved, at_eof = splice_rest(run - n)
+                    received += moved
+                    reader.answer(moved, at_eof, again=moved > 0 or at_eof)
+        finally:
+            reader.close()
+            eof()
+        if dropped is None:
+            try:
+                sink.finish()  # before the drain: the frame's end goes to the disk with the rest
+            except OSError as err:
+                drop(_write_failure(err))
     finally:
-        reader.close()
+        behind.close(drain=dropped is None)
     if reader.error is not None:
         why = getattr(reader.error, "strerror", None) or str(reader.error)
         read_error = f"reading the core failed after {received} bytes: {why}"
-    eof()
 
-    if dropped is None:
-        try:
-            sink.finish()
-        except OSError as err:
-            dropped = "disk full" if err.errno in _DISK_FULL else f"write failed: {err.strerror}"
     if dropped is None and sink.size > limits.external_size_max:
         dropped = f"core larger than ExternalSizeMax={limits.external_size_max} ({sink.size} bytes on disk)"
     if dropped is not None:

@@ -1,0 +1,94 @@
+"""Incompressible stretches of a core as zstd raw blocks, spliced from the pipe into the file.
+
+Compressing random bytes gains nothing and costs two copies through user space (pipe →
+buffer → compressor → file) plus the compressor's pass over them. A zstd frame may hold raw
+blocks: a 3-byte header, then the bytes as they are (RFC 8878 §3.1.1.2). So once a sample
+shows a stretch does not compress, its bytes go from the pipe to the file with splice(2),
+one copy inside the kernel, and each block's header is written in front of it afterwards.
+
+The raw frames carry no content checksum (xxh64 would need the bytes in user space; the
+compressed frames around them keep theirs). Every zstd decoder reads them: ``zstd -d``,
+libzstd's streaming decoder as coredumpctl uses it, :func:`coredumpd.storage.open_core`.
+
+Header building is pure; :func:`splice_blocks` is the I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from typing import NamedTuple
+
+MAGIC = b"\x28\xb5\x2f\xfd"
+#: Block_Maximum_Size: no block may be larger, whatever the window
+BLOCK_MAX = 128 << 10
+#: Window_Descriptor for a 128 KiB window (exponent 7, mantissa 0): windowLog 17 = BLOCK_MAX
+_WINDOW_128K = 7 << 3
+#: Frame_Header_Descriptor 0: no content size, not single-segment, no checksum, no dictionary
+FRAME_HEADER = MAGIC + bytes((0x00, _WINDOW_128K))
+#: a splice shorter than this found the pipe nearly empty: wait before the next one, so the
+#: kernel (which writes a core a page at a time) fills it and blocks stay large
+SHORT = 32 << 10
+SHORT_WAIT = 0.0002
+
+
+def block_header(size: int, *, last: bool = False) -> bytes:
+    """The 3-byte header of a raw block (Block_Type 0) of ``size`` bytes."""
+    if not 0 <= size <= BLOCK_MAX:
+        raise ValueError(f"raw block of {size} bytes (at most {BLOCK_MAX})")
+    return ((size << 3) | int(last)).to_bytes(3, "little")
+
+
+#: ends a raw frame: an empty last block
+FRAME_END = block_header(0, last=True)
+
+
+def raw_blocks(data: bytes | bytearray | memoryview) -> list[bytes | memoryview]:
+    """``data`` as raw blocks (headers and views into ``data``), without the frame around."""
+    view = memoryview(data)
+    out: list[bytes | memoryview] = []
+    for start in range(0, len(view), BLOCK_MAX):
+        part = view[start:start + BLOCK_MAX]
+        out += [block_header(len(part)), part]
+    return out
+
+
+class Spliced(NamedTuple):
+    """What :func:`splice_blocks` did: ``moved`` bytes of core, the file position ``end``
+    after the last whole block, whether the pipe reached ``eof``, and the ``error`` that
+    stopped it (the caller cannot tell which end failed; what was moved is in the file)."""
+
+    moved: int
+    end: int
+    eof: bool
+    error: OSError | None
+
+
+def splice_blocks(src: int, dst: int, budget: int) -> Spliced:
+    """Move up to ``budget`` bytes from the pipe ``src`` to ``dst`` at its file position, as
+    raw blocks, and leave the position at the end of the last whole block.
+
+    Each block is spliced after a 3-byte gap that its header fills once its size is known.
+    """
+    pos = os.lseek(dst, 0, os.SEEK_CUR)
+    moved = 0
+    try:
+        while moved < budget:
+            try:
+                n = os.splice(src, dst, min(BLOCK_MAX, budget - moved), offset_dst=pos + 3)
+            except BlockingIOError:
+                select.select([src], [], [])
+                continue
+            if n == 0:
+                return Spliced(moved, pos, True, None)
+            os.pwrite(dst, block_header(n), pos)
+            pos += 3 + n
+            moved += n
+            if n < SHORT:
+                time.sleep(SHORT_WAIT)
+    except OSError as err:
+        return Spliced(moved, pos, False, err)
+    finally:
+        os.lseek(dst, pos, os.SEEK_SET)
+    return Spliced(moved, pos, False, None)

@@ -1,0 +1,102 @@
+"""Raw zstd frames: headers built by hand decode with libzstd; a pipe spliced into a file as
+raw blocks decodes to exactly the bytes written into the pipe."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import threading
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from coredumpd import rawzstd
+from coredumpd.rawzstd import BLOCK_MAX, FRAME_END, FRAME_HEADER, block_header, raw_blocks
+
+
+def decode(data: bytes) -> bytes:
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+
+
+def test_block_header_layout() -> None:
+    assert block_header(0, last=True) == b"\x01\x00\x00"
+    assert block_header(1) == b"\x08\x00\x00"
+    assert block_header(BLOCK_MAX) == (BLOCK_MAX << 3).to_bytes(3, "little")
+    with pytest.raises(ValueError):
+        block_header(BLOCK_MAX + 1)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, BLOCK_MAX, BLOCK_MAX + 1, 3 * BLOCK_MAX + 17])
+def test_hand_made_frame_decodes(size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    frame = FRAME_HEADER + b"".join(bytes(p) for p in raw_blocks(data)) + FRAME_END
+    assert decode(frame) == data
+    assert len(frame) == len(data) + 6 + 3 * -(-size // BLOCK_MAX) + 3
+
+
+def test_frames_concatenate_with_compressed_ones() -> None:
+    raw = os.urandom(200_000)
+    text = b"abc" * 50_000
+    compressed = zstandard.ZstdCompressor(level=3, write_checksum=True).compress(text)
+    frame = FRAME_HEADER + b"".join(bytes(p) for p in raw_blocks(raw)) + FRAME_END
+    blob = compressed + frame + compressed
+    reader = zstandard.ZstdDecompressor().stream_reader(blob, read_across_frames=True)
+    assert reader.read() == text + raw + text
+
+
+def feed(data: bytes) -> tuple[int, threading.Thread]:
+    r, w = os.pipe()
+
+    def run() -> None:
+        with open(w, "wb", buffering=0) as f:
+            for i in range(0, len(data), 4096):  # a page at a time, as the kernel writes
+                f.write(data[i:i + 4096])
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return r, thread
+
+
+@pytest.mark.parametrize("budget", [1, 5000, BLOCK_MAX, 3 << 20])
+def test_splice_blocks_moves_budget_then_stops(tmp_path: Path, budget: int) -> None:
+    data = os.urandom(1 << 20)
+    r, thread = feed(data)
+    with open(tmp_path / "out", "w+b", buffering=0) as out:
+        out.write(FRAME_HEADER)
+        spliced = rawzstd.splice_blocks(r, out.fileno(), budget)
+        assert spliced.error is None
+        assert spliced.moved == min(budget, len(data)) and spliced.eof == (budget > len(data))
+        assert out.tell() == spliced.end
+        out.write(FRAME_END)
+        out.seek(0)
+        assert decode(out.read()) == data[:spliced.moved]
+        rest = b""
+        while chunk := os.read(r, 1 << 20):
+            rest += chunk
+    thread.join()
+    os.close(r)
+    assert rest == data[spliced.moved:]  # nothing beyond the budget was taken
+
+
+def test_a_refused_write_is_reported_not_raised(tmp_path: Path) -> None:
+    data = b"x" * 10000
+    r, thread = feed(data)
+    path = tmp_path / "ro"
+    path.write_bytes(b"head")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.lseek(fd, 4, os.SEEK_SET)
+        spliced = rawzstd.splice_blocks(r, fd, len(data))
+        assert spliced.moved == 0 and spliced.end == 4 and not spliced.eof
+        assert spliced.error is not None and spliced.error.errno == errno.EBADF
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 4
+    finally:
+        os.close(fd)
+    left = b""
+    while chunk := os.read(r, 65536):
+        left += chunk
+    thread.join()
+    os.close(r)
+    assert left == data  # the pipe still holds all of it
