@@ -7,6 +7,11 @@ so the clock covers the crash and not the fill. Every program crashes under four
 
 - ``pipe limit``: ``core_pattern`` pipes to ``cat > /dev/null`` (through a script in a
   short /tmp dir: the kernel runs no shell, and keeps 127 bytes of pattern);
+- ``kernel file mode``: ``core_pattern`` is a file on the file system the other handlers
+  store on: the kernel writes the core itself (uncompressed, holes skipped, no fsync). Not
+  a handler to beat, the floor of *storing* the bytes here: on these VMs every page of page
+  cache taken fresh costs a host fault (the balloon's free page reporting hands freed
+  memory back to the host), so writing 1 GiB of random bytes costs more than piping it;
 - ``coredumpd``: the pipe door from :func:`coredumpd.install.install` (inside
   :func:`coredumpd.sysctl.crash_sysctls`), with ``coredumpd serve`` taking the hand-off;
 - ``coredumpd, no daemon``: the same door, the helper runs the pipeline itself;
@@ -35,7 +40,7 @@ Measures, median of ``--reps`` runs:
 
 Run as root (takes the core_pattern flock per handler, restores everything):
 
-    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--only coredumpd,limit,…] [--programs random,…]
+    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--only coredumpd,limit,…] [--programs random,…] [--trials]
 """
 
 from __future__ import annotations
@@ -77,8 +82,8 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "1 GiB constant": ("constant", "1024", "1"),
     "100 idle threads": ("constant", "4", "100"),
 }
-HANDLERS = ("limit", "coredumpd", "coredumpd-nodaemon", "systemd")
-LABELS = {"limit": "pipe limit (cat)", "coredumpd": "coredumpd",
+HANDLERS = ("limit", "file", "coredumpd", "coredumpd-nodaemon", "systemd")
+LABELS = {"limit": "pipe limit (cat)", "file": "kernel file mode", "coredumpd": "coredumpd",
           "coredumpd-nodaemon": "coredumpd, no daemon", "systemd": "systemd-coredump 252"}
 GOAL_REAPED_X = 1.3
 GOAL_RSS_MIB = 64
@@ -249,6 +254,24 @@ def run_limit(work: Work, sysctls: CrashSysctls, reps: int) -> None:
             usage = usage_for(work, "limit", pid, t0)
             trial.cpu, trial.rss_kib = usage.cpu, usage.maxrss_kib
             work.results.setdefault(("limit", name), []).append(trial)
+
+
+def run_file(work: Work, sysctls: CrashSysctls, reps: int) -> None:
+    """The kernel writing the core itself, uncompressed, into a file on the file system the
+    cores of coredumpd and systemd go to: what storing the bytes costs on this machine,
+    with no pipe and no program in the way (no fsync; CPU is the crashing task's own)."""
+    directory = Path(tempfile.mkdtemp(prefix="cdb-file-", dir="/var/tmp"))
+    try:
+        sysctls.set(core_pipe_limit=0, suid_dumpable=0, core_pattern=f"{directory}/core.%p")
+        for name, args in PROGRAMS.items():
+            for _ in range(reps):
+                pid, _t0, trial, _w = crash(work, args, None)
+                core = directory / f"core.{pid}"
+                trial.stored_bytes = core.stat().st_blocks * 512 if core.exists() else None
+                core.unlink(missing_ok=True)
+                work.results.setdefault(("file", name), []).append(trial)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class Daemon:
@@ -472,9 +495,12 @@ def report(work: Work, handlers: list[str], reps: int) -> int:
                          fmt(median([t.exec_handoff_ms for t in trials]), ".1f"),
                          fmt(stored / 2**20 if stored is not None else None, ".1f")))
             if handler.startswith("coredumpd"):
+                worst_rss = max((t.rss_kib for t in trials if t.rss_kib is not None), default=None)
                 checks = [(f"crash→reaped ≤ {GOAL_REAPED_X}× limit", ratio, GOAL_REAPED_X, ".2f"),
-                          (f"peak RSS ≤ {GOAL_RSS_MIB} MiB", rss / 1024 if rss else None,
-                           GOAL_RSS_MIB, ".1f")]
+                          (f"peak RSS ≤ {GOAL_RSS_MIB} MiB (median)", rss / 1024 if rss else None,
+                           GOAL_RSS_MIB, ".1f"),
+                          (f"peak RSS ≤ {GOAL_RSS_MIB} MiB (worst of {len(trials)})",
+                           worst_rss / 1024 if worst_rss else None, GOAL_RSS_MIB, ".1f")]
                 if handler == "coredumpd":
                     worst = max((t.handoff_ms for t in trials if t.handoff_ms is not None), default=None)
                     checks.append((f"hand-off ≤ {GOAL_HANDOFF_MS:.0f} ms (worst of {len(trials)})",
@@ -511,6 +537,9 @@ def main() -> int:
     parser.add_argument("--programs", default="",
                         help="comma-separated words: run only the programs whose name holds one "
                              "(e.g. random,threads)")
+    parser.add_argument("--trials", action="store_true",
+                        help="also print every trial (the first crash of a daemon runs with a "
+                             "cold symbol cache)")
     args = parser.parse_args()
     if args.programs:
         words = args.programs.split(",")
@@ -535,12 +564,19 @@ def main() -> int:
             with crash_sysctls() as sysctls:  # per handler: other users of the lock get turns
                 if handler == "limit":
                     run_limit(work, sysctls, args.reps)
+                elif handler == "file":
+                    run_file(work, sysctls, args.reps)
                 elif handler == "systemd":
                     run_systemd(work, sysctls, args.reps)
                 else:
                     run_coredumpd(work, sysctls, args.reps, daemon=handler == "coredumpd")
             print(f"{LABELS[handler]}: {time.monotonic() - t:.0f} s", file=sys.stderr)
         status = report(work, handlers, args.reps)
+        if args.trials:
+            print("\nEvery trial, in order (reaped s / peak RSS MiB):")
+            for (handler, name), trials in work.results.items():
+                print(f"  {LABELS[handler]:22} {name:17} " + "  ".join(
+                    f"{t.reaped:.3f}/{(t.rss_kib or 0) / 1024:.0f}" for t in trials))
     finally:
         DEVKMSG.write_text(devkmsg + "\n")
         shutil.rmtree(work_dir, ignore_errors=True)
