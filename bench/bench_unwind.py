@@ -6,8 +6,9 @@ Cores (made in this run, core_pattern under ``coredumpd.sysctl.crash_sysctls()``
 - threads: tests/programs/unwind/threads.c (8 threads in different blocking calls);
 - node: ``node -e`` with busy worker_threads, then ``process.abort()``.
 
-Times are medians of ``RUNS`` runs, wall clock and, in parentheses, CPU (user + system: what
-other load on the machine does not inflate). ``ours cold`` gets a fresh, empty
+Times are medians of ``RUNS`` runs (``ours warm`` and eu-stack: ``PAIRED_RUNS``, taking
+turns run by run), wall clock and, in parentheses, CPU (user + system: what other load on the
+machine does not inflate). ``ours cold`` gets a fresh, empty
 ``--cache-dir`` each run; ``ours warm`` a cache filled by an earlier run; ``warm, new addr``
 the same cache without its described addresses (``*.desc``): symbol and line tables cached,
 every address asked for the first time, as for a new crash of the same builds. In-process:
@@ -44,6 +45,8 @@ from unwinder.symbols.cache import SymbolCache  # noqa: E402
 from unwinder.symbols.locate import DebugFileLocator  # noqa: E402
 
 RUNS = 5
+#: runs of ours warm and eu-stack, taking turns
+PAIRED_RUNS = 15
 PROGRAMS = ROOT / "tests" / "programs" / "unwind"
 COREDUMPD = [str(ROOT / ".venv" / "bin" / "coredumpd"), "backtrace"]
 ENV = {k: v for k, v in os.environ.items()
@@ -111,18 +114,28 @@ def _children_cpu() -> float:
 
 def run_timed(make_argv, runs: int = RUNS, warmup: bool = True) -> Timing:  # type: ignore[no-untyped-def]
     """Median wall and CPU time of ``make_argv()`` as a subprocess (one untimed run first)."""
+    return run_paired([make_argv], runs, warmup)[0]
+
+
+def run_paired(makers, runs: int, warmup: bool = True) -> list[Timing]:  # type: ignore[no-untyped-def]
+    """Like :func:`run_timed` for several commands, taking turns run by run: a drift of the
+    machine's speed during the measurement weighs on each the same."""
     if warmup:
-        subprocess.run(make_argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    walls, cpus = [], []
+        for make_argv in makers:
+            subprocess.run(make_argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=ENV)
+    walls: list[list[float]] = [[] for _ in makers]
+    cpus: list[list[float]] = [[] for _ in makers]
     for _ in range(runs):
-        argv = make_argv()
-        cpu, t = _children_cpu(), time.perf_counter()
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-        walls.append(time.perf_counter() - t)
-        cpus.append(_children_cpu() - cpu)
-        if proc.returncode not in (0, 1):
-            raise RuntimeError(f"{argv[0]} failed: {proc.stderr.decode(errors='replace')}")
-    return Timing(statistics.median(walls), statistics.median(cpus))
+        for i, make_argv in enumerate(makers):
+            argv = make_argv()
+            cpu, t = _children_cpu(), time.perf_counter()
+            proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+            walls[i].append(time.perf_counter() - t)
+            cpus[i].append(_children_cpu() - cpu)
+            if proc.returncode not in (0, 1):
+                raise RuntimeError(f"{argv[0]} failed: {proc.stderr.decode(errors='replace')}")
+    return [Timing(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
 
 def in_process(core: Path, cache_dir: Path) -> tuple[int, int, Timing, Timing]:
@@ -155,7 +168,9 @@ def measure(subject: Subject, work: Path) -> list[str]:
     ours = [*COREDUMPD, str(subject.core), "--cache-dir"]
     # cold: every run (the untimed one included) gets its own empty cache directory
     cold = run_timed(lambda: [*ours, str(next(fresh))])
-    warm = run_timed(lambda: [*ours, str(slot / "warm-cache")])
+    # the comparison that matters, taking turns with eu-stack
+    warm, eu = run_paired([lambda: [*ours, str(slot / "warm-cache")],
+                           lambda: ["eu-stack", "-i", f"--core={subject.core}"]], PAIRED_RUNS)
 
     def without_described() -> list[str]:
         for path in (slot / "tables-cache").glob("*.desc"):
@@ -163,7 +178,6 @@ def measure(subject: Subject, work: Path) -> list[str]:
         return [*ours, str(slot / "tables-cache")]
 
     warm_new = run_timed(without_described)
-    eu = run_timed(lambda: ["eu-stack", "-i", f"--core={subject.core}"])
     gdb = run_timed(lambda: ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex",
                              "thread apply all bt", str(subject.exe), str(subject.core)])
     return [subject.name, str(threads), f"{frames}/{eu_stack_frames(subject.core)}",
@@ -198,7 +212,7 @@ def main() -> int:
     for row in rows:
         print("  ".join(cell.rjust(w) if i else cell.ljust(w)
                         for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
-    print(f"times: median of {RUNS} runs, wall ms (CPU ms, user+sys); ratios ours/eu-stack, "
+    print(f"times: median of {RUNS} runs (ours warm and eu-stack: {PAIRED_RUNS}, taking turns), wall ms (CPU ms, user+sys); ratios ours/eu-stack, "
           f"wall (CPU); frames include inline frames; before any work the CLI pays "
           f"{cli_floor.ms()} ms (backtrace --help) and python + importing the unwinder "
           f"{import_floor.ms()} ms; load average before/after: {load_before} / "
