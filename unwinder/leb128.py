@@ -27,22 +27,13 @@ def read_uleb128(data: bytes, pos: int, end: int,
         byte = data[pos]
         if byte < 0x80:
             return byte, pos + 1
-    result = 0
-    shift = 0
-    limit = min(end, pos + MAX_LEB128_BYTES)
-    while pos < limit:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-    raise error(f"truncated or overlong ULEB128 ending at {pos:#x}")
+    return _groups(data, pos, end, error, "ULEB128")
 
 
 def read_sleb128(data: bytes, pos: int, end: int,
                  error: type[UnwindError] = CfiError) -> tuple[int, int]:
-    """Decode a signed LEB128 at ``data[pos:end]``.
+    """Decode a signed LEB128 at ``data[pos:end]``: the unsigned value of the same bytes,
+    sign-extended from its top bit (bit 6 of the last byte).
 
     :returns: ``(value, position after the encoding)``.
     :raises error: truncated or longer than :data:`MAX_LEB128_BYTES`.
@@ -51,6 +42,16 @@ def read_sleb128(data: bytes, pos: int, end: int,
         byte = data[pos]
         if byte < 0x80:
             return (byte - 0x80 if byte & 0x40 else byte), pos + 1
+    value, after = _groups(data, pos, end, error, "SLEB128")
+    bits = 7 * (after - pos)
+    if value >> (bits - 1) & 1:
+        value -= 1 << bits
+    return value, after
+
+
+def _groups(data: bytes, pos: int, end: int, error: type[UnwindError],
+            what: str) -> tuple[int, int]:
+    """The 7-bit groups at ``data[pos:end]`` as an unsigned value, and the position after."""
     result = 0
     shift = 0
     limit = min(end, pos + MAX_LEB128_BYTES)
@@ -58,9 +59,7 @@ def read_sleb128(data: bytes, pos: int, end: int,
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
-        shift += 7
         if byte < 0x80:
-            if byte & 0x40:
-                result -= 1 << shift
             return result, pos
-    raise error(f"truncated or overlong SLEB128 ending at {pos:#x}")
+        shift += 7
+    raise error(f"truncated or overlong {what} ending at {pos:#x}")
