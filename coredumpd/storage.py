@@ -183,12 +183,13 @@ class _Source:
         #: the fd when the stream is a pipe: its bytes can be spliced (:mod:`coredumpd.rawzstd`)
         self.pipe_fd: int | None = None
         if isinstance(rest, int):
-            _grow_buffer(rest)
             try:
-                if stat.S_ISFIFO(os.fstat(rest).st_mode):
-                    self.pipe_fd = rest
+                mode = os.fstat(rest).st_mode
             except OSError:
-                pass
+                return
+            _grow_buffer(rest, mode)
+            if stat.S_ISFIFO(mode):
+                self.pipe_fd = rest
 
     def readinto(self, buf: bytearray | memoryview) -> int:
         if isinstance(self.rest, int):
@@ -214,7 +215,8 @@ class _ReadAhead:
     thread has read its last byte (EOF or an error in ``error``) and will never touch the
     stream again: from then on the task may be released, whatever is still queued.
     :meth:`close` (always call it) lets the thread read the rest to EOF without keeping it,
-    and waits for it.
+    and waits for it; ``received`` then counts every byte of the stream after the head,
+    the discarded and the spliced ones included.
 
     With ``offer_raw``, each chunk starts with a :data:`SAMPLE`; when the sample does not
     compress, the item comes ``offered``: the stream is the consumer's until its
@@ -317,13 +319,13 @@ class _ReadAhead:
         self._thread.join()
 
 
-def _grow_buffer(fd: int) -> None:
+def _grow_buffer(fd: int, mode: int) -> None:
     """Let the kernel run :data:`CHUNK` ahead of us: the pipe's size, or a socket's receive
-    buffer (the kernel socket door). Anything else, or a refusal: keep what we have."""
+    buffer (the kernel socket door); ``mode`` is the fd's ``st_mode``. Anything else, or a
+    refusal: keep what we have."""
     import socket
 
     try:
-        mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode):
             import fcntl
 
@@ -643,11 +645,13 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
 def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, source: _Source,
            name: str, expected: int | None, limits: StorageLimits,
            rlimit: int | None, eof: Callable[[], None]) -> StoredCore:
-    sink: _Sink = _ZstdSink(temp.fd, limits.level) if limits.compress else _SparseSink(temp.fd)
+    zstd = _ZstdSink(temp.fd, limits.level) if limits.compress else None
+    sink: _Sink = zstd if zstd is not None else _SparseSink(temp.fd)
+    # a piped stream into zstd frames: incompressible stretches are spliced as raw blocks
+    pipe = source.pipe_fd if zstd is not None else None
     behind = WriteBehind(temp.fd)
     max_keep, limit_name = _keep_limit(limits, rlimit)
     kept = 0
-    received = len(head)
     dropped: str | None = None  # set when the file is abandoned: nothing will be stored
     read_error: str | None = None
 
@@ -657,11 +661,16 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
         behind.close()
         temp.discard()  # give the space back at once
 
+    def oversize() -> str | None:
+        if sink.size > limits.external_size_max:
+            return (f"core larger than ExternalSizeMax={limits.external_size_max} "
+                    f"({sink.size} bytes on disk)")
+        return None
+
     def wrote() -> None:
         behind.advance(sink.size)
-        if sink.size > limits.external_size_max:
-            drop(f"core larger than ExternalSizeMax={limits.external_size_max} "
-                 f"({sink.size} bytes on disk)")
+        if (reason := oversize()) is not None:
+            drop(reason)
 
     def keep(data: bytes | bytearray, n: int, *, raw: bool = False) -> None:
         nonlocal kept
@@ -670,7 +679,8 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
         part = min(n, max_keep - kept)
         try:
             if raw:
-                sink.write_raw(data, part)  # type: ignore[union-attr]
+                assert zstd is not None  # offers come only for zstd frames
+                zstd.write_raw(data, part)
             else:
                 sink.write(data, part)
         except OSError as err:
@@ -682,10 +692,10 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
     def splice_rest(budget: int) -> tuple[int, bool]:
         """The rest of an offered chunk, spliced into the file; (bytes moved, EOF)."""
         nonlocal kept
-        pipe = source.pipe_fd
-        if dropped is not None or kept >= max_keep or pipe is None:
+        assert zstd is not None and pipe is not None  # offers come only then
+        if dropped is not None or kept >= max_keep:
             return 0, False
-        spliced = sink.splice(pipe, min(budget, max_keep - kept))  # type: ignore[union-attr]
+        spliced = zstd.splice(pipe, min(budget, max_keep - kept))
         kept += spliced.moved
         if spliced.error is not None:
             drop(_write_failure(spliced.error))
@@ -694,8 +704,7 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
         return spliced.moved, spliced.eof
 
     keep(head, len(head))
-    raw = isinstance(sink, _ZstdSink) and source.pipe_fd is not None
-    reader = _ReadAhead(source, offer_raw=raw)
+    reader = _ReadAhead(source, offer_raw=pipe is not None)
     run = CHUNK // 2  # bytes an offer may take: doubles while the samples stay incompressible
     try:
         try:
@@ -703,13 +712,11 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
                 if reader.done:
                     eof()  # the stream is all in: release the task, compress what is queued
                 chunk, n, offered = item
-                received += n
                 keep(chunk, n, raw=offered)
                 reader.recycle(chunk)
                 run = min(run * 2, RAW_RUN) if offered else CHUNK
                 if offered:
                     moved, at_eof = splice_rest(run - n)
-                    received += moved
                     reader.answer(moved, at_eof, again=moved > 0 or at_eof)
         finally:
             reader.close()
@@ -721,12 +728,13 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
                 drop(_write_failure(err))
     finally:
         behind.close(drain=dropped is None)
+    received = len(head) + reader.received  # the reader counts spliced bytes too
     if reader.error is not None:
         why = getattr(reader.error, "strerror", None) or str(reader.error)
         read_error = f"reading the core failed after {received} bytes: {why}"
 
-    if dropped is None and sink.size > limits.external_size_max:
-        dropped = f"core larger than ExternalSizeMax={limits.external_size_max} ({sink.size} bytes on disk)"
+    if dropped is None:
+        dropped = oversize()
     if dropped is not None:
         log.info("The core of pid %s will not be stored: %s.", context.pid, dropped)
         return StoredCore(None, "none", received, 0, 0, expected, dropped)
