@@ -25,8 +25,10 @@ import struct
 import sys
 import zlib
 from array import array
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
+from typing import TypeVar
 
 from unwinder.errors import SymbolError
 from unwinder.log import LazyLogger
@@ -35,6 +37,8 @@ from unwinder.symbols.linetable import LineTable
 from unwinder.symbols.symtab import SymbolTable
 
 log = LazyLogger(__name__)
+
+T = TypeVar("T")
 
 MAGIC = b"CDSYMC\0\n"
 #: bump on any layout change; the byte order of ``array`` parts is part of the version
@@ -51,6 +55,9 @@ class Kind(IntEnum):
 
 
 _SUFFIX = {Kind.SYMBOLS: "sym", Kind.LINES: "lines", Kind.DESCRIBED: "desc"}
+#: kind -> (parts in a file, what the log calls it)
+_SHAPE = {Kind.SYMBOLS: (4, "symbol"), Kind.LINES: (5, "line"),
+          Kind.DESCRIBED: (1, "described-address")}
 
 
 def _digest(payload: bytes | memoryview) -> int:
@@ -128,6 +135,21 @@ class SymbolCache:
             log.warning("symbol cache %s is unusable, rebuilding: %s", path, err)
             return None
 
+    def _build(self, key: str, kind: Kind, build: Callable[[list[memoryview]], T]) -> T | None:
+        """``build(parts)`` of the cached file, ``None`` when absent or unusable (wrong number
+        of parts, or ``build`` raising :class:`SymbolError`): the caller rebuilds it."""
+        parts = self._load(key, kind)
+        if parts is None:
+            return None
+        count, what = _SHAPE[kind]
+        try:
+            if len(parts) != count:
+                raise SymbolError(f"{what} cache has the wrong number of parts")
+            return build(parts)
+        except SymbolError as err:
+            log.warning("%s cache for %s is inconsistent, rebuilding: %s", what, key, err)
+            return None
+
     def _store(self, key: str, kind: Kind, parts: list[bytes]) -> None:
         path = self.path(key, kind)
         import tempfile  # only writers need it
@@ -149,20 +171,15 @@ class SymbolCache:
     # -- symbols -----------------------------------------------------------
     def load_symbols(self, key: str) -> SymbolTable | None:
         """The cached symbol table for ``key``, ``None`` when absent or unusable."""
-        parts = self._load(key, Kind.SYMBOLS)
-        if parts is None:
-            return None
-        try:
-            if len(parts) != 4:
-                raise SymbolError("symbol cache has the wrong number of parts")
+
+        def build(parts: list[memoryview]) -> SymbolTable:
             addresses, ends = _array("Q", parts[0]), _array("Q", parts[1])
             offsets, names = _array("I", parts[2]), bytes(parts[3])
             if offsets and max(offsets) >= len(names):
                 raise SymbolError("symbol cache name offset out of range")
             return SymbolTable(addresses, ends, offsets, names)
-        except SymbolError as err:
-            log.warning("symbol cache for %s is inconsistent, rebuilding: %s", key, err)
-            return None
+
+        return self._build(key, Kind.SYMBOLS, build)
 
     def store_symbols(self, key: str, table: SymbolTable) -> None:
         self._store(key, Kind.SYMBOLS, [table.addresses.tobytes(), table.ends.tobytes(),
@@ -171,21 +188,16 @@ class SymbolCache:
     # -- line tables -------------------------------------------------------
     def load_lines(self, key: str) -> LineTable | None:
         """The cached line table for ``key``, ``None`` when absent or unusable."""
-        parts = self._load(key, Kind.LINES)
-        if parts is None:
-            return None
-        try:
-            if len(parts) != 5:
-                raise SymbolError("line cache has the wrong number of parts")
+
+        def build(parts: list[memoryview]) -> LineTable:
             blob = bytes(parts[4])
             files = [f.decode("utf-8", "surrogateescape") for f in blob.split(b"\0")] \
                 if blob else []
             # file indexes are not scanned here (5 ms for libc): lookup() checks the one it uses
             return LineTable(_array("Q", parts[0]), _array("I", parts[1]),
                              _array("I", parts[2]), _array("I", parts[3]), files)
-        except SymbolError as err:
-            log.warning("line cache for %s is inconsistent, rebuilding: %s", key, err)
-            return None
+
+        return self._build(key, Kind.LINES, build)
 
     def store_lines(self, key: str, table: LineTable) -> None:
         blob = "\0".join(table.files).encode("utf-8", "surrogateescape")
@@ -195,16 +207,8 @@ class SymbolCache:
     # -- described addresses -------------------------------------------------
     def load_described(self, key: str) -> DescribedAddresses | None:
         """The cached answers of ``describe()`` for ``key``, ``None`` when absent or unusable."""
-        parts = self._load(key, Kind.DESCRIBED)
-        if parts is None:
-            return None
-        try:
-            if len(parts) != 1:
-                raise SymbolError("described-address cache has the wrong number of parts")
-            return DescribedAddresses.from_bytes(bytes(parts[0]))
-        except SymbolError as err:
-            log.warning("described-address cache for %s is inconsistent, rebuilding: %s", key, err)
-            return None
+        return self._build(key, Kind.DESCRIBED,
+                           lambda parts: DescribedAddresses.from_bytes(bytes(parts[0])))
 
     def store_described(self, key: str, described: DescribedAddresses) -> None:
         self._store(key, Kind.DESCRIBED, [described.to_bytes()])
