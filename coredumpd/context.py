@@ -186,6 +186,22 @@ class CrashContext:
     def missing_mandatory(self) -> list[str]:
         return [name for name in MANDATORY if getattr(self, name) is None]
 
+    @classmethod
+    def from_kernel(cls, argv: Sequence[bytes]) -> CrashContext:
+        """The context of the kernel's pipe-helper arguments, the mandatory fields present
+        (the helper and the daemon's fast-path hand-off both ask this).
+
+        :raises ContextError: why the core is to be dropped.
+        """
+        try:
+            context = cls.from_argv(argv)
+        except ContextError as err:
+            raise ContextError(f"bad arguments from the kernel ({err})") from err
+        missing = context.missing_mandatory()
+        if missing:
+            raise ContextError(f"the kernel gave no {', '.join(missing)}")
+        return context
+
     # -- to the world ---------------------------------------------------------------------
 
     def journal_fields(self) -> dict[str, bytes]:

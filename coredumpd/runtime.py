@@ -93,15 +93,10 @@ def _handed_context(handoff: Handoff) -> CrashContext | None:
     if handoff.argv is None:
         return CrashContext.from_json(handoff.context_json or "")
     try:
-        context = CrashContext.from_argv(handoff.argv)
+        return CrashContext.from_kernel(handoff.argv)
     except ContextError as err:
-        log.error("bad arguments from the kernel (%s); the core is dropped", err)
+        log.error("%s; the core is dropped", err)
         return None
-    missing = context.missing_mandatory()
-    if missing:
-        log.error("the kernel gave no %s; the core is dropped", ", ".join(missing))
-        return None
-    return context
 
 
 def handle_handoff(pipeline: Pipeline, handoff: Handoff) -> None:

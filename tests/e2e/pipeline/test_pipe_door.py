@@ -134,3 +134,43 @@ def test_rate_limit_at_the_pipe_door(pipe_door: PipeDoor, crasher: Path, daemon:
                    for n in row.notes), row.notes
         assert row.filename is None and row.backtrace_json is None
     assert not {r.door for r in rows} - {"pipe"}
+
+
+def test_a_failed_hand_off_is_not_tried_again(pipe_door: PipeDoor, crasher: Path,
+                                              tmp_path: Path) -> None:
+    """A daemon socket that takes the connection and hangs up: the fast path fails once, the
+    helper does not knock on the same socket again (each try may cost the hand-off timeouts
+    with the task held) and runs the pipeline itself."""
+    import socket
+    import threading
+
+    accepted: list[int] = []
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    pipe_door.socket.parent.mkdir(parents=True, exist_ok=True)
+    pipe_door.socket.unlink(missing_ok=True)
+    server.bind(str(pipe_door.socket))
+    server.listen(8)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def hang_up() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        pid = pipe_door.crash([crasher, "segv"])
+        row = pipe_door.wait_for(pid)
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+        pipe_door.socket.unlink(missing_ok=True)
+    check_stored_core(row, crasher, tmp_path, threads=1)
+    assert len(accepted) == 1
