@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                  *(["--state-dir", args.state_dir] if args.state_dir else [])]
     kernel = KernelSocketServer(kernel_sock, runtime, door_args=door_args) \
         if kernel_sock is not None else None
-    handoff = HandoffServer(handoff_sock, lambda h: handle_handoff(_current(kernel, runtime), h),
+    current = [runtime]  # what hand-offs run in: a reload replaces it
+    handoff = HandoffServer(handoff_sock, lambda h: handle_handoff(current[0].pipeline, h),
                             max_workers=config.max_concurrency)
     threads = [threading.Thread(target=handoff.serve_forever, name="accept-handoff", daemon=True)]
     if kernel is not None:
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if "reload" in requests:
             while "reload" in requests:
                 requests.remove("reload")
-            _reload(args, kernel, config)
+            _reload(args, kernel, config, current)
         elif kernel is not None:
             _notify("STATUS=" + _status(kernel))
     _notify("STOPPING=1")
@@ -137,11 +138,10 @@ def _recover(config, runtime) -> None:  # type: ignore[no-untyped-def]
         logging.warning("recorded %d crash(es) interrupted by the previous daemon's end", count)
 
 
-def _current(kernel, runtime):  # type: ignore[no-untyped-def]
-    return kernel.runtime.pipeline if kernel is not None else runtime.pipeline
-
-
-def _reload(args: argparse.Namespace, kernel, config) -> None:  # type: ignore[no-untyped-def]
+def _reload(args: argparse.Namespace, kernel, config, current: list) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Load the configuration again; hand-offs (``current[0]``) and the kernel socket (when
+    there is one) take crashes with the new runtime from now on. The old one is left to the
+    crashes in flight (its catalog connection closes with it)."""
     from coredumpd.errors import CoredumpError
     from coredumpd.runtime import load
 
@@ -156,6 +156,7 @@ def _reload(args: argparse.Namespace, kernel, config) -> None:  # type: ignore[n
     if (new.kernel_socket, new.handoff_socket, new.max_concurrency) != \
             (config.kernel_socket, config.handoff_socket, config.max_concurrency):
         logging.warning("socket paths and MaxConcurrency change only on restart")
+    current[0] = runtime
     if kernel is not None:
         kernel.runtime = runtime
         kernel.reload()  # the door process reloads its policy

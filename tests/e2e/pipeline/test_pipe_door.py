@@ -174,3 +174,39 @@ def test_a_failed_hand_off_is_not_tried_again(pipe_door: PipeDoor, crasher: Path
         pipe_door.socket.unlink(missing_ok=True)
     check_stored_core(row, crasher, tmp_path, threads=1)
     assert len(accepted) == 1
+
+
+def test_sighup_reloads_the_pipe_door_without_a_kernel_socket(pipe_door: PipeDoor,
+                                                              crasher: Path) -> None:
+    """Hand-offs only (the kernel socket cannot be bound): a reload still reaches them."""
+    import signal
+    import threading
+
+    from tests.support.crash import wait_until
+
+    text = pipe_door.config.read_text()
+    kernel_line = next(line for line in text.splitlines() if line.startswith("KernelSocket="))
+    pipe_door.config.write_text(text.replace(kernel_line, "KernelSocket=/proc/none/kernel.sock")
+                                .replace("[Coredumpd]\n", "[Coredumpd]\nRateLimitBurst=1\n"
+                                         "RateLimitIntervalSec=1h\n"))
+    server = pipe_door.start_daemon()
+    lines: list[str] = []
+    assert server.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(
+        line.decode(errors="replace") for line in server.stdout), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        wait_until(lambda: any("serving hand-offs only" in line for line in lines), 30,
+                   "the daemon to give up the kernel socket")
+        rows = [pipe_door.wait_for(pipe_door.crash([crasher, "segv"])) for _ in range(2)]
+        pipe_door.config.write_text(pipe_door.config.read_text().replace(
+            "RateLimitBurst=1", "RateLimitBurst=0"))
+        server.send_signal(signal.SIGHUP)
+        wait_until(lambda: any("configuration reloaded" in line for line in lines), 30,
+                   "the reload")
+        rows.append(pipe_door.wait_for(pipe_door.crash([crasher, "segv"])))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=120)
+        reader.join(timeout=10)
+    assert [r.storage_state for r in rows] == ["present", "none", "present"], "".join(lines)
