@@ -19,6 +19,8 @@ from pathlib import Path
 
 from coredumpd.catalog import Catalog
 from coredumpd.context import ContextError, CrashContext
+from procfs.errors import ParseError
+from procfs.parse.stat import parse_stat
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +29,12 @@ INTERRUPTED = "interrupted: the process handling this crash ended before recordi
 
 
 def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat (clock ticks since boot): with the pid, a process's identity."""
+    """``starttime`` of /proc/<pid>/stat (clock ticks since boot): with the pid, a process's
+    identity. None when the process is gone or its stat unreadable."""
     try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
+        return str(parse_stat(Path(f"/proc/{pid}/stat").read_bytes()).starttime)
+    except (OSError, ParseError):
         return None
-    fields = data[data.rindex(b")") + 2:].split()
-    return fields[19].decode() if len(fields) > 19 else None
 
 
 _OWN_START = _start_time(os.getpid())
