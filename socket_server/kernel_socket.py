@@ -39,7 +39,7 @@ from coredumpd.config import SUN_PATH_MAX, Config
 from coredumpd.context import CrashContext
 from coredumpd.errors import CoredumpError
 from coredumpd.pipeline import Pipeline
-from coredumpd.runtime import FdOwner
+from coredumpd.runtime import FdOwner, open_crash_handle
 from procfs.errors import ProcessGone, ProcfsError
 from procfs.handle import ProcessHandle
 from socket_server.door_channel import ChannelError, DoorEvent, channel_pair, receive_event
@@ -259,12 +259,7 @@ class KernelSocketServer:
             os.close(conn_fd)
             os.close(pidfd)
             raise
-        try:
-            handle: ProcessHandle | None = ProcessHandle.from_pidfd(pidfd, take=True)
-        except (ProcfsError, OSError) as err:  # gone meanwhile: the stream still comes
-            os.close(pidfd)
-            handle = None
-            context.notes.append(f"process unreachable when its dump began: {err}")
+        handle = open_crash_handle(context, pidfd)  # gone meanwhile: the stream still comes
         self.counters.add("taken")
         with self._inflight_lock:
             self._inflight += 1

@@ -47,7 +47,6 @@ CATALOG_COLUMNS: dict[str, tuple[str, Callable[[bytes], Any]]] = {
 }
 #: coredumpctl's COREFILE states that mean "the core can be read back"
 STORED = frozenset({"present", "truncated", "journal"})
-SOURCES = ("all", "catalog", "journal")
 _BY_JOURNAL = {f.journal: f for f in FIELDS if f.journal}
 
 

@@ -91,10 +91,7 @@ class PrStatus:
 def parse_prstatus(desc: bytes, arch: Arch, offset: int | None = None) -> PrStatus:
     if len(desc) != arch.prstatus_size:
         raise CorruptCore(offset, f"NT_PRSTATUS of {len(desc)} bytes, {arch.name} uses {arch.prstatus_size}")
-    nregs = len(arch.registers)
-    size = _PRSTATUS_HEAD.size + 8 * nregs + _PRSTATUS_TAIL.size
-    if len(desc) != size:
-        raise _malformed("NT_PRSTATUS", offset, len(desc), size)
+    nregs = len(arch.registers)  # arch.prstatus_size is head + 8 * nregs + tail
     (si_signo, si_code, si_errno, pr_cursig, pr_sigpend, pr_sighold, pr_pid, pr_ppid, pr_pgrp,
      pr_sid, *times) = _PRSTATUS_HEAD.unpack_from(desc)
     registers = struct.unpack_from(f"<{nregs}Q", desc, _PRSTATUS_HEAD.size)
