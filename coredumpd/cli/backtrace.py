@@ -61,6 +61,7 @@ def unwind_core_file(core: Path, args: argparse.Namespace):  # type: ignore[no-u
 
 
 def _print(backtrace, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Print as ``args.json`` (a JSON mode, or "off") and ``args.format`` ask."""
     from unwinder.format import format_rich, format_systemd, to_json
 
     if args.json != "off":
@@ -96,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_pid(args: argparse.Namespace) -> int:
-    """The live stacks of a running process (the same as ``coredumpd stack PID``)."""
+    """The live stacks of a running process (``coredumpd stack PID`` comes here too)."""
     from coredumpd.cli.pid_backtrace import live_stack
     from procfs.errors import ProcfsError
     from unwinder.analyze import UnwindOptions
     from unwinder.errors import UnwindError
 
-    if args.matches:
+    if getattr(args, "matches", None):
         error("--pid takes no core file or matches")
         return 2
     try:

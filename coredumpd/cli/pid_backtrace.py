@@ -3,27 +3,22 @@
 Every thread is held (``PTRACE_SEIZE`` + ``PTRACE_INTERRUPT``) only while registers are read and
 the stacks are unwound from its memory; symbolisation happens after the threads are detached,
 from the module files opened meanwhile. The process goes on untouched: no job-control stop, a
-signal that arrived meanwhile is handed back. (A ``backtrace --pid`` option would fit as well;
-``backtrace`` is another module's verb, so this is its own.)
+signal that arrived meanwhile is handed back. The verb is ``backtrace --pid`` under a short
+name: :func:`run` hands its arguments to :func:`coredumpd.cli.backtrace.run_pid`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
 from coredumpd.catch_collect import collect_dump, open_tracee_handle
 from coredumpd.catch_core import layout_dump
 from coredumpd.catch_freeze import seize_all
-from coredumpd.cli.render import error
 from coredumpd.live import LiveMemory, live_file_opener
-from procfs.errors import ProcfsError
 from procfs.memory import ProcessMemory
 from unwinder.analyze import Analysis, UnwindOptions
 from unwinder.backtrace import Backtrace
-from unwinder.errors import UnwindError
-from unwinder.format import format_rich, format_systemd, to_json
 
 HELP_ORDER = 62
 
@@ -34,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--format", choices=("rich", "systemd"), default="rich")
     parser.add_argument("--max-frames", type=int, default=256)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, scan=False)
 
 
 def live_stack(pid: int, options: UnwindOptions) -> Backtrace:
@@ -63,15 +58,7 @@ def live_stack(pid: int, options: UnwindOptions) -> Backtrace:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        backtrace = live_stack(args.pid, UnwindOptions(max_frames=args.max_frames))
-    except (ProcfsError, UnwindError) as err:
-        error(f"stack of pid {args.pid}: {err}")
-        return 1
-    if args.json:
-        sys.stdout.write(to_json(backtrace) + "\n")
-    elif args.format == "systemd":
-        sys.stdout.write(format_systemd(backtrace))
-    else:
-        sys.stdout.write(format_rich(backtrace))
-    return 0 if backtrace.threads else 1
+    from coredumpd.cli.backtrace import run_pid
+
+    args.json = "pretty" if args.json else "off"  # backtrace's JSON modes
+    return run_pid(args)
