@@ -112,7 +112,6 @@ class Policy:
         interval = config.rate_limit_interval_sec
         self.per_exe = RateLimit("executable", config.rate_limit_burst, interval)
         self.per_unit = RateLimit("unit", config.unit_rate_limit_burst, interval)
-        self.signatures = SignatureLimit(config.full_cores_per_signature)
 
     def decide(self, facts: CrashFacts) -> Verdict:
         """Take the core, or reject it (rate limits). Consumes a token of every limit passed,

@@ -40,7 +40,7 @@ def pipeline_for(config: Config) -> Pipeline:
     return Pipeline(state_dir=state, limits=limits, catalog=catalog,
                     storage=config.storage != Storage.NONE,
                     journal_size_max=config.journal_size_max, signatures=signatures,
-                    policy=build_policy(config))
+                    policy=build_policy(config, catalog))
 
 
 def open_pipeline(*, state_dir: str | None = None, config_path: str | None = None) -> Pipeline:
