@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from coredumpd.config import load_config_for as load
+from coredumpd.config import load_config_for
 from coredumpd.context import CrashContext
 from pipe_helper.handoff import hand_off
 from procfs.handle import ProcessHandle
@@ -49,10 +49,10 @@ class Sink:
 
     def __init__(self, *, state_dir: str | None = None, daemon: str | None = None,
                  config_path: str | None = None) -> None:
-        self.config = load(config_path, state_dir)
+        self.config = load_config_for(config_path, state_dir)
         self.use_daemon = state_dir is None
         if state_dir is None and not _writable(self.config.state_directory):
-            self.config = load(config_path, user_state_dir())
+            self.config = load_config_for(config_path, user_state_dir())
             log.info("cannot write the state directory, recording crashes in %s instead "
                      "(or pass --state-dir)", self.config.state_directory)
         self.socket = Path(daemon) if daemon else self.config.handoff_socket

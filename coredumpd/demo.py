@@ -23,9 +23,8 @@ from importlib import resources
 from pathlib import Path
 
 from coredumpd.catalog import Catalog, CatalogRow
-from coredumpd.config import CATALOG
+from coredumpd.config import CATALOG, load_config_for
 from coredumpd.install import DEFAULT_HELPER_DIR, install, uninstall
-from coredumpd.runtime import load
 from coredumpd.sysctl import crash_sysctls
 
 SAMPLES = ("segv", "abort", "threads")
@@ -102,7 +101,7 @@ def run_demo(work_dir: Path, *, state_dir: Path | None = None, config: Path | No
              progress: Callable[[str], None] = lambda _: None) -> DemoResult:
     if os.geteuid() != 0:
         raise DemoError("the demo installs coredumpd as the kernel's core handler: run it as root")
-    settings = load(config, state_dir)
+    settings = load_config_for(config, state_dir)
     state = settings.state_directory
     work_dir.mkdir(parents=True, exist_ok=True)
     exe = build_sample(work_dir)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 
 from coredumpd.catalog import Catalog
 from coredumpd.config import Config, Storage, load_config_for
@@ -19,10 +18,6 @@ from procfs.handle import ProcessHandle
 from socket_server.wire import Handoff
 
 log = logging.getLogger(__name__)
-
-
-def load(config_path: str | Path | None = None, state_dir: str | Path | None = None) -> Config:
-    return load_config_for(config_path, state_dir)
 
 
 def pipeline_for(config: Config) -> Pipeline:
@@ -44,7 +39,7 @@ def pipeline_for(config: Config) -> Pipeline:
 
 
 def open_pipeline(*, state_dir: str | None = None, config_path: str | None = None) -> Pipeline:
-    return pipeline_for(load(config_path, state_dir))
+    return pipeline_for(load_config_for(config_path, state_dir))
 
 
 class FdOwner:

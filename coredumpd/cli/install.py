@@ -25,15 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
-    from coredumpd.runtime import load
+    from coredumpd.config import load_config_for
 
-    return load(args.config, args.state_dir).state_directory
+    return load_config_for(args.config, args.state_dir).state_directory
 
 
 def _kernel_socket(args: argparse.Namespace) -> Path:
-    from coredumpd.runtime import load
+    from coredumpd.config import load_config_for
 
-    return load(args.config, args.state_dir).kernel_socket
+    return load_config_for(args.config, args.state_dir).kernel_socket
 
 
 def run_install(args: argparse.Namespace) -> int:

@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from coredumpd.config import load_config_for
     from coredumpd.errors import CoredumpError
-    from coredumpd.runtime import handle_handoff, load
+    from coredumpd.runtime import handle_handoff
     from pipe_helper.hygiene import drop_dumpable
     from socket_server.handoff import HandoffServer, bind_private_socket
     from socket_server.kernel_socket import (
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, lambda *_: requests.append("reload"))
 
     try:
-        config = load(args.config, args.state_dir)
+        config = load_config_for(args.config, args.state_dir)
         runtime = _runtime(config)
         _recover(config, runtime)
         inherited = _inherited_sockets()
@@ -142,12 +143,12 @@ def _reload(args: argparse.Namespace, kernel, config, current: list) -> None:  #
     """Load the configuration again; hand-offs (``current[0]``) and the kernel socket (when
     there is one) take crashes with the new runtime from now on. The old one is left to the
     crashes in flight (its catalog connection closes with it)."""
+    from coredumpd.config import load_config_for
     from coredumpd.errors import CoredumpError
-    from coredumpd.runtime import load
 
     _notify("RELOADING=1")
     try:
-        new = load(args.config, args.state_dir)
+        new = load_config_for(args.config, args.state_dir)
         runtime = _runtime(new)
     except (CoredumpError, OSError) as err:
         logging.error("reload failed, keeping the running configuration: %s", err)
