@@ -24,6 +24,7 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,29 @@ class PipelineResult:
     backtrace: Backtrace | None
     backtrace_source: str | None  # "live" | "offline" | None
     journal_sent: bool
+    #: (step, seconds) in the order they ran: where a crash's time went
+    steps: tuple[tuple[str, float], ...] = ()
+
+    def summary(self) -> str:
+        """One line for the daemon's log: the core's fate and each step's time."""
+        core = self.stored.state if self.stored else "not stored"
+        if not self.steps:
+            return f"core {core}"
+        return f"core {core}; " + ", ".join(f"{step} {seconds * 1e3:.0f} ms"
+                                             for step, seconds in self.steps)
+
+
+class _Stopwatch:
+    """Times a crash's steps, one after another."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+        self._last = time.monotonic()
+
+    def lap(self, step: str) -> None:
+        now = time.monotonic()
+        self.steps.append((step, now - self._last))
+        self._last = now
 
 
 class _RecordingReader:
@@ -135,6 +159,7 @@ class Pipeline:
     def _process(self, context: CrashContext, stream: int, handle: ProcessHandle | None,
                  release: Callable[[], None] | None) -> PipelineResult:
         """Steps 2 to 7, once the metadata is in and the crash is taken."""
+        watch = _Stopwatch()
         recorder = _RecordingReader(stream)
         head = None
         try:
@@ -146,6 +171,7 @@ class Pipeline:
             context.notes.append(f"core stream unreadable: {err}")
         if head is not None and head.core.siginfo is not None and context.si_code is None:
             context.si_code = head.core.siginfo.si_code
+        watch.lap("head")
 
         # Unwind while the kernel holds the task (memory reads only); symbols come after the
         # release, from the module files opened meanwhile.
@@ -156,6 +182,7 @@ class Pipeline:
                             context)
             if live is not None:
                 raw = _attempt("unwind the live process", None, live.unwind, context)
+            watch.lap("unwind")
 
         # A core that is a regular file (the catcher's, a snapshot's) is safe already: the
         # process goes on (or dies) now, not after the compression.
@@ -175,6 +202,8 @@ class Pipeline:
                                      f"the first {self.signatures.first}; metadata and backtrace only")
 
         stored = None
+        if keep_core and release is not None:
+            release = _lapped(watch, "receive", release)
         if keep_core:
             stored = _attempt("store the core", None, lambda: store_core(
                 self.core_dir, context, bytes(recorder.data), stream,
@@ -188,6 +217,7 @@ class Pipeline:
         elif stored.path is not None:
             context.filename = str(stored.path)
             context.truncated = 1 if stored.state == "truncated" else None
+        watch.lap("store" if stored is not None else "drain")
         if stored is not None and stored.reason:
             context.notes.append(stored.reason)
 
@@ -199,18 +229,21 @@ class Pipeline:
                                          lambda: live.symbolize(raw), context)
                 source = "live" if backtrace is not None else None
             live.close()
+            watch.lap("symbols")
 
         if backtrace is None and stored is not None and stored.path is not None:
             with self._symbolizing:
                 backtrace = _attempt("unwind the stored core", None,
                                      lambda: self._offline_backtrace(stored.path), context)
             source = "offline" if backtrace is not None else None
+            watch.lap("offline")
 
         text = format_systemd(backtrace) if backtrace is not None else None
         signature = crash_signature(backtrace)
         row_id = _attempt("record the crash in the catalog", None, lambda: self.catalog.add(
             context, stored, backtrace_json=to_json(backtrace, indent=None) if backtrace else None,
             signature=signature), context)
+        watch.lap("catalog")
         sent = False
         # a snapshot of a live process is not a crash: no coredump entry for coredumpctl
         if self.journal and context.door != "snapshot":
@@ -219,13 +252,15 @@ class Pipeline:
                 context, text, core_stored=bool(stored and stored.path),
                 core_received=core_received, journal_size_max=self.journal_size_max,
                 signature=signature)), context))
+            watch.lap("journal")
         if stored is not None and stored.path is not None:
             _attempt("vacuum", None, lambda: vacuum(
                 self.core_dir, max_use=self.limits.max_use, keep_free=self.limits.keep_free,
                 keep={stored.path}))
+            watch.lap("vacuum")
         live = raw = None  # the analysis (module maps, symbols) goes before the memory is trimmed
         _give_back_memory()
-        return PipelineResult(row_id, context, stored, backtrace, source, sent)
+        return PipelineResult(row_id, context, stored, backtrace, source, sent, tuple(watch.steps))
 
     def _rejected(self, context: CrashContext, stream: int, release: Callable[[], None] | None,
                   reason: str) -> PipelineResult:
@@ -246,6 +281,13 @@ class Pipeline:
             decompress_to(path, raw, sparse=True)
             with CoreReader(raw, zero_fill=False) as reader:
                 return backtrace_from_core(reader, cache=self.symbol_cache)
+
+
+def _lapped(watch: _Stopwatch, step: str, then: Callable[[], None]) -> Callable[[], None]:
+    def lap_then() -> None:
+        watch.lap(step)
+        then()
+    return lap_then
 
 
 def _attempt(what: str, default: T, step: Callable[[], T], context: CrashContext | None = None) -> T:

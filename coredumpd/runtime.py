@@ -119,8 +119,7 @@ def handle_handoff(pipeline: Pipeline, handoff: Handoff) -> None:
                 os.close(handoff.pidfd)
         result = pipeline.process(context, handoff.core_fd, handle, metadata_done=not pending,
                                   release=core.close)
-        log.info("recorded pid %s (core %s)", context.pid,
-                 result.stored.state if result.stored else "not stored")
+        log.info("recorded pid %s (%s)", context.pid, result.summary())
     finally:
         core.close()
         if handle is not None:

@@ -299,8 +299,7 @@ class KernelSocketServer:
                     context.tid = facts.tid
             result = runtime.pipeline.process(context, fd, handle, release=release)
             processed = True
-            log.info("recorded pid %s (core %s)", context.pid,
-                     result.stored.state if result.stored else "not stored")
+            log.info("recorded pid %s (%s)", context.pid, result.summary())
             self.counters.add("recorded")
         except Exception as err:  # noqa: BLE001 - one crash must not take the daemon down
             log.error("crash handling of pid %s failed: %s: %s", context.pid,

@@ -94,9 +94,27 @@ def test_incompressible_run_goes_to_its_own_frames(tmp_path: Path) -> None:
     assert 6 * MIB < os.path.getsize(stored.path) < 6 * MIB + MIB
     walked = frames(stored.path)
     raw = [types for checksum, types in walked if not checksum]
-    assert raw and all(set(types) == {0} for types in raw)  # spliced: raw blocks only
+    assert raw and all(set(types) <= {0, 1} for types in raw)  # spliced raw blocks, RLE zeros
     assert sum(types.count(0) for types in raw) >= 6 * MIB // (128 << 10)
+    assert sum(types.count(1) for types in raw) >= 3 * MIB // (128 << 10)  # the zeros' chunks
     assert walked[0][0] and walked[-1][0]  # the compressed text keeps its checksums
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="the zstd command is missing")
+@pytest.mark.parametrize("byte", [0x00, 0x5A])
+def test_runs_of_one_byte_become_rle_blocks(tmp_path: Path, byte: int) -> None:
+    """Zero pages and constant fills skip the compressor: RLE blocks, 4 bytes a 128 KiB."""
+    data = bytes((byte,)) * (8 * MIB + 12345) + text(MIB) + bytes((byte,)) * (2 * MIB)
+    stored = store(tmp_path, data)
+    assert stored.state == "present" and stored.path is not None
+    with open_core(stored.path) as f:
+        assert f.read() == data
+    plain = subprocess.run(["zstd", "-dc", str(stored.path)], capture_output=True, check=True)
+    assert plain.stdout == data
+    walked = frames(stored.path)
+    rle = sum(types.count(1) for checksum, types in walked if not checksum)
+    assert rle >= 8 * MIB // (128 << 10)  # every whole chunk of the runs, at least
+    assert os.path.getsize(stored.path) < 200 << 10  # the text's tenth and a little
 
 
 def test_splicing_follows_the_stream_sample_by_sample(tmp_path: Path) -> None:

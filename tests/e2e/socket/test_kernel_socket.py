@@ -32,7 +32,7 @@ def test_protocol_socket_end_to_end(socket_door: SocketDoor, crasher: Path, tmp_
     assert row.backtrace_json and "crash_now" in row.backtrace_json
     assert json.loads(row.context_json)["tid"] != crashed.pid  # the crashing thread, not main
     log = socket_door.stop()
-    assert f"recorded pid {crashed.pid} (core present)" in log
+    assert f"recorded pid {crashed.pid} (core present;" in log
 
 
 def test_plain_socket_end_to_end(socket_door: SocketDoor, crasher: Path, tmp_path: Path) -> None:

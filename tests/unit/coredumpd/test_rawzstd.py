@@ -13,7 +13,15 @@ import pytest
 import zstandard
 
 from coredumpd import rawzstd
-from coredumpd.rawzstd import BLOCK_MAX, FRAME_END, FRAME_HEADER, block_header, raw_blocks
+from coredumpd.rawzstd import (
+    BLOCK_MAX,
+    FRAME_END,
+    FRAME_HEADER,
+    RepeatedByte,
+    block_header,
+    raw_blocks,
+    rle_blocks,
+)
 
 
 def decode(data: bytes) -> bytes:
@@ -44,6 +52,31 @@ def test_frames_concatenate_with_compressed_ones() -> None:
     blob = compressed + frame + compressed
     reader = zstandard.ZstdDecompressor().stream_reader(blob, read_across_frames=True)
     assert reader.read() == text + raw + text
+
+
+@pytest.mark.parametrize("size", [1, 4095, BLOCK_MAX, BLOCK_MAX + 1, 8 * BLOCK_MAX + 17])
+@pytest.mark.parametrize("byte", [0, 0x5A, 0xFF])
+def test_rle_blocks_decode(size: int, byte: int) -> None:
+    blocks = rle_blocks(byte, size)
+    assert len(blocks) == 4 * -(-size // BLOCK_MAX)  # a header and one byte a block
+    frame = FRAME_HEADER + blocks + b"".join(bytes(p) for p in raw_blocks(b"tail")) + FRAME_END
+    assert decode(frame) == bytes((byte,)) * size + b"tail"
+
+
+def test_repeated_byte_tells_runs_from_everything_else() -> None:
+    repeated = RepeatedByte()
+    run = bytearray(b"\x5a") * (1 << 20)
+    assert repeated(run, len(run)) == 0x5A
+    assert repeated(run, 10) == 0x5A  # a prefix: n, not the buffer's length, counts
+    assert repeated(bytearray(1 << 20), 1 << 20) == 0  # another byte: a new run
+    assert repeated(run, 0) is None
+    for where in (0, 1, 4095, 4096, 500_000, len(run) - 2, len(run) - 1):
+        spoiled = bytearray(run)
+        spoiled[where] ^= 1
+        assert repeated(spoiled, len(spoiled)) is None, where
+        assert repeated(spoiled, where) == (0x5A if where else None)  # before the spoiled byte
+    assert repeated(bytearray(b"a") * 5000 + bytearray(b"a"), 5001) == ord("a")
+    assert repeated(bytearray(b"\x5a") * (3 << 20), 3 << 20) == 0x5A  # longer than the run kept
 
 
 def feed(data: bytes) -> tuple[int, threading.Thread]:
