@@ -122,8 +122,13 @@ class SymbolCache:
     def _load(self, key: str, kind: Kind) -> list[memoryview] | None:
         path = self.path(key, kind)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_CACHE_FILE + 1)
+            with open(path, "rb", buffering=0) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > MAX_CACHE_FILE:
+                    log.warning("symbol cache %s is too large (%d bytes), rebuilding", path, size)
+                    return None
+                # exactly its size: read(n) allocates n bytes first (it asked for 2 GiB a load)
+                data = handle.read(size)
         except FileNotFoundError:
             return None
         except OSError as err:

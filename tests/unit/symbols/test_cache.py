@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from elftools.elf.elffile import ELFFile
 
 from tests.unit.symbols.programs import build_c, function_ranges
 from unwinder.symbols import ModuleSymbols, SymbolCache
+from unwinder.symbols import cache as cache_module
 from unwinder.symbols.cache import Kind
 
 
@@ -21,6 +23,12 @@ def program(tmp_path_factory) -> Path:
 def _load(program: Path, cache: SymbolCache) -> ModuleSymbols:
     handle = open(program, "rb")  # noqa: SIM115 - the module reads lazily
     return ModuleSymbols.load(ELFFile(handle), path=str(program), build_id=None, cache=cache)
+
+
+def _fill(program: Path, cache: SymbolCache) -> None:
+    module = _load(program, cache)
+    _all_frames(module, program)
+    module.save()
 
 
 def _all_frames(module: ModuleSymbols, program: Path):
@@ -96,6 +104,29 @@ def test_corrupt_file_is_rebuilt(program: Path, tmp_path: Path, damage: str) -> 
     assert _all_frames(module, program) == expected  # not from the damaged cache
     assert module.symbol_source == "symtab"
     assert _load(program, cache).symbol_source == "cache"  # rewritten
+
+
+def test_an_oversized_file_is_rebuilt(program: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = SymbolCache(tmp_path / "c")
+    _fill(program, cache)
+    smallest = min(path.stat().st_size for path in (tmp_path / "c").iterdir())
+    monkeypatch.setattr(cache_module, "MAX_CACHE_FILE", smallest - 1)
+    assert _load(program, cache).symbol_source == "symtab"  # too large: not trusted
+
+
+def test_loading_allocates_what_the_file_holds(program: Path, tmp_path: Path) -> None:
+    """A load reads the file's size, not the cap: ``read(n)`` allocates ``n`` first (it asked
+    for 2 GiB of address space each time)."""
+    cache = SymbolCache(tmp_path / "c")
+    _fill(program, cache)
+    tracemalloc.start()
+    try:
+        assert _load(program, cache).symbol_source == "cache"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
 
 
 def _writer(directory: str, rounds: int) -> None:
