@@ -46,12 +46,16 @@ class LineTable:
 
     @classmethod
     def from_programs(cls, programs: Iterable[LineProgram]) -> LineTable:
-        """One table of ``programs``' rows. Sequences are kept as spans of their program's
-        arrays until the final copy (a whole libc is half a million rows: no tuple per row)."""
+        """One table of ``programs``' rows, consumed one program at a time (pass a generator
+        and each program's own arrays go as soon as its rows are copied: a whole libc is half a
+        million rows). Every sequence is appended to the table's arrays as it comes; when the
+        sequences came in address order without overlaps (the usual link order) those arrays
+        are the table, else one more pass puts the sequences in order."""
         file_ids: dict[str, int] = {}
         files: list[str] = []
-        #: (start address, order, program, its file-id mapping, first row, end row)
-        spans: list[tuple[int, int, LineProgram, list[int], int, int]] = []
+        table = cls(array("Q"), array("I"), array("I"), array("I"), files)
+        #: (start address, order, first row, end row) of each sequence in ``table``
+        spans: list[tuple[int, int, int, int]] = []
         for program in programs:
             mapping: list[int] = []
             for path in program.files:
@@ -64,23 +68,62 @@ class LineTable:
                 if not flag & END_SEQUENCE:
                     continue
                 if row > first and addresses[first] != 0:
-                    start = min(addresses[first:row + 1])
-                    spans.append((start, len(spans), program, mapping, first, row))
+                    begin = len(table.addresses)
+                    table._append_sequence(program, mapping, first, row)
+                    spans.append((table.addresses[begin], len(spans), begin, len(table.addresses)))
                 first = row + 1
-        spans.sort(key=lambda s: (s[0], s[1]))
-        addrs, fids, lines, cols = array("Q"), array("I"), array("I"), array("I")
+        if all(spans[i][0] >= table.addresses[spans[i - 1][3] - 1] for i in range(1, len(spans))):
+            return table  # in order, no overlaps: nothing to sort or clip
+        return table._reordered(sorted(spans))
+
+    def _append_sequence(self, program: LineProgram, mapping: list[int], first: int,
+                         end: int) -> None:
+        """Rows ``first..end-1`` of one sequence, then its end as a hole; sorted by address
+        (stably: among rows at one address the last stays last)."""
+        nfiles = len(mapping)
+        addresses = program.addresses[first:end + 1]
+        if all(a <= b for a, b in zip(addresses, addresses[1:], strict=False)):
+            self.addresses.extend(addresses)
+            self.file_ids.extend([mapping[f] if f < nfiles else HOLE
+                                  for f in program.file_indexes[first:end]])
+            self.file_ids.append(HOLE)
+            self.lines.extend(program.lines[first:end])
+            self.lines.append(0)
+            self.columns.extend(program.columns[first:end])
+            self.columns.append(0)
+            return
+        rows = [(program.addresses[i],
+                 mapping[f] if (f := program.file_indexes[i]) < nfiles else HOLE,
+                 program.lines[i], program.columns[i]) for i in range(first, end)]
+        rows.append((program.addresses[end], HOLE, 0, 0))
+        rows.sort(key=lambda row: row[0])
+        for address, fid, line, column in rows:
+            self.addresses.append(address)
+            self.file_ids.append(fid)
+            self.lines.append(line)
+            self.columns.append(column)
+
+    def _reordered(self, spans: list[tuple[int, int, int, int]]) -> LineTable:
+        """A table of this one's sequences in ``spans`` order; a sequence overlapping the one
+        before it is clipped (its rows below the last address so far are dropped)."""
+        out = LineTable(array("Q"), array("I"), array("I"), array("I"), self.files)
         last_end = 0
-        for _start, _n, program, mapping, first, end in spans:
-            for address, fid, line, column in _sequence_rows(program, mapping, first, end):
-                if address < last_end:
-                    continue
-                addrs.append(address)
-                fids.append(fid)
-                lines.append(line)
-                cols.append(column)
-            if addrs:
-                last_end = addrs[-1]
-        return cls(addrs, fids, lines, cols, files)
+        for start, _order, begin, end in spans:
+            if start >= last_end:  # the whole sequence: its rows are sorted
+                out.addresses.extend(self.addresses[begin:end])
+                out.file_ids.extend(self.file_ids[begin:end])
+                out.lines.extend(self.lines[begin:end])
+                out.columns.extend(self.columns[begin:end])
+            else:
+                for i in range(begin, end):
+                    if self.addresses[i] >= last_end:
+                        out.addresses.append(self.addresses[i])
+                        out.file_ids.append(self.file_ids[i])
+                        out.lines.append(self.lines[i])
+                        out.columns.append(self.columns[i])
+            if out.addresses:
+                last_end = out.addresses[-1]
+        return out
 
     def lookup(self, address: int) -> SourceLocation | None:
         """The location of the row covering ``address``, ``None`` outside every sequence."""
@@ -91,17 +134,3 @@ class LineTable:
         if fid == HOLE or fid >= len(self.files):
             return None
         return SourceLocation(self.files[fid], self.lines[i], self.columns[i])
-
-
-def _sequence_rows(program: LineProgram, mapping: list[int], first: int,
-                   end: int) -> Iterable[tuple[int, int, int, int]]:
-    """The rows ``first..end-1`` of one sequence, then its end as a hole; sorted by address
-    (stably: among rows at one address the last stays last)."""
-    nfiles = len(mapping)
-    rows = [(program.addresses[i],
-             mapping[f] if (f := program.file_indexes[i]) < nfiles else HOLE,
-             program.lines[i], program.columns[i]) for i in range(first, end)]
-    rows.append((program.addresses[end], HOLE, 0, 0))
-    if any(rows[i][0] > rows[i + 1][0] for i in range(len(rows) - 1)):
-        rows.sort(key=lambda row: row[0])
-    return rows

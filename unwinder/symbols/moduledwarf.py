@@ -12,6 +12,7 @@ without one, only the programs of the CUs asked about are decoded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from unwinder.errors import SymbolError
@@ -83,7 +84,12 @@ class ModuleDwarf:
         return decode_line_program(line, program) if program is not None and line else None
 
     def _decode_all(self) -> LineTable:
-        programs, seen = [], set()
+        return LineTable.from_programs(self._each_program())
+
+    def _each_program(self) -> Iterator[LineProgram]:
+        """Every CU's decoded line program once, one at a time (the table keeps their rows,
+        not them)."""
+        seen = set()
         for count, cu_offset in enumerate(self.index.iter_cu_offsets(), 1):
             stmt_list = self.index.info(cu_offset).stmt_list
             if count % FORGET_UNITS_EVERY == 0:
@@ -93,9 +99,8 @@ class ModuleDwarf:
             seen.add(stmt_list)
             program = self._decode(cu_offset)
             if program is not None:
-                programs.append(program)
+                yield program
         self.data.forget_units()
-        return LineTable.from_programs(programs)
 
     def location(self, address: int, cu_offset: int | None) -> SourceLocation | None:
         if self.whole is not None:
