@@ -10,7 +10,6 @@ name: :func:`run` hands its arguments to :func:`coredumpd.cli.backtrace.run_pid`
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from coredumpd.catch_collect import collect_dump, open_tracee_handle
 from coredumpd.catch_core import layout_dump
@@ -53,8 +52,8 @@ def live_stack(pid: int, options: UnwindOptions) -> Backtrace:
     finally:
         analysis.close()
     # nothing crashed: the first thread is only the leader
-    threads = tuple(dataclasses.replace(t, crashed=False) for t in backtrace.threads)
-    return dataclasses.replace(backtrace, threads=threads)
+    threads = tuple(t._replace(crashed=False) for t in backtrace.threads)
+    return backtrace._replace(threads=threads)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """The result of a CFI lookup: how to recover the CFA and each register at one pc.
 
-Plain frozen records; the decoder in :mod:`unwinder.cfi.program` builds them, the unwinder
+Plain frozen records (NamedTuples: cheap to define on every start); the decoder in :mod:`unwinder.cfi.program` builds them, the unwinder
 consumes them. Register numbers are DWARF numbers (x86_64: 0-16, with 16 the return address
 "rip" column; aarch64: x0-x30 = 0-30, sp = 31).
 """
@@ -8,9 +8,9 @@ consumes them. Register numbers are DWARF numbers (x86_64: 0-16, with 16 the ret
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import IntEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
 
 class RuleKind(IntEnum):
@@ -32,8 +32,7 @@ class RuleKind(IntEnum):
     VAL_EXPRESSION = 6
 
 
-@dataclass(frozen=True, slots=True)
-class RegisterRule:
+class RegisterRule(NamedTuple):
     """How to recover one register of the caller.
 
     :ivar kind: the rule.
@@ -47,8 +46,7 @@ class RegisterRule:
     expression: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class CfaRule:
+class CfaRule(NamedTuple):
     """How to compute the canonical frame address: ``register + offset`` or an expression.
 
     Exactly one form is set: ``register`` (with ``offset``, in bytes) or ``expression``
@@ -61,8 +59,7 @@ class CfaRule:
     expression: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CfiRow:
+class CfiRow(NamedTuple):
     """The unwind rules that hold for every pc in ``[start, end)``.
 
     :ivar start: first pc of the row, a link-time address of the module.
@@ -81,10 +78,14 @@ class CfiRow:
     start: int
     end: int
     cfa: CfaRule
-    registers: Mapping[int, RegisterRule] = field(hash=False)
+    registers: Mapping[int, RegisterRule]
     return_address_column: int
     signal_frame: bool
     pac_signed_ra: bool = False
+
+    def __hash__(self) -> int:  # the registers' mapping is not hashable: rows hash without it
+        return hash((self.start, self.end, self.cfa, self.return_address_column,
+                     self.signal_frame, self.pac_signed_ra))
 
     @property
     def return_address_rule(self) -> RegisterRule | None:

@@ -10,13 +10,15 @@ process size; construct costs ~20 µs per record. Note *payloads* use construct
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 
 class _Record:
-    """Mixin for frozen dataclasses laid out by a ``struct`` format, one field per item."""
+    """Mixin for a NamedTuple laid out by a ``struct`` format, one field per item (each record
+    is its fields' NamedTuple under the mixin: cheap to define, every core opened imports
+    this module)."""
 
+    __slots__ = ()
     FORMAT: ClassVar[struct.Struct]
 
     @classmethod
@@ -28,20 +30,17 @@ class _Record:
         return [cls(*values) for values in cls.FORMAT.iter_unpack(buffer)]
 
     def pack(self) -> bytes:
-        return self.FORMAT.pack(*(getattr(self, f.name) for f in fields(self)))  # type: ignore[arg-type]
+        return self.FORMAT.pack(*self)  # type: ignore[misc]
 
     @classmethod
     def size(cls) -> int:
         return cls.FORMAT.size
 
     def replace(self, **changes: Any) -> Self:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
-        values.update(changes)
-        return type(self)(**values)
+        return self._replace(**changes)  # type: ignore[attr-defined,no-any-return]
 
 
-@dataclass(frozen=True)
-class Elf64_Ehdr(_Record):  # noqa: N801 - the kernel's name
+class _Elf64_EhdrFields(NamedTuple):
     e_ident: bytes
     e_type: int
     e_machine: int
@@ -57,7 +56,11 @@ class Elf64_Ehdr(_Record):  # noqa: N801 - the kernel's name
     e_shnum: int
     e_shstrndx: int
 
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<16sHHIQQQIHHHHHH")
+
+class Elf64_Ehdr(_Record, _Elf64_EhdrFields):  # noqa: N801 - the kernel's name
+    __slots__ = ()
+
+    FORMAT = struct.Struct("<16sHHIQQQIHHHHHH")
 
     @property
     def ei_class(self) -> int:
@@ -72,8 +75,7 @@ class Elf64_Ehdr(_Record):  # noqa: N801 - the kernel's name
         return self.e_ident[7]
 
 
-@dataclass(frozen=True)
-class Elf64_Phdr(_Record):  # noqa: N801
+class _Elf64_PhdrFields(NamedTuple):
     p_type: int
     p_flags: int
     p_offset: int
@@ -83,7 +85,11 @@ class Elf64_Phdr(_Record):  # noqa: N801
     p_memsz: int
     p_align: int
 
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<IIQQQQQQ")
+
+class Elf64_Phdr(_Record, _Elf64_PhdrFields):  # noqa: N801
+    __slots__ = ()
+
+    FORMAT = struct.Struct("<IIQQQQQQ")
 
     @property
     def file_end(self) -> int:
@@ -95,8 +101,7 @@ class Elf64_Phdr(_Record):  # noqa: N801
         return self.p_vaddr + self.p_memsz
 
 
-@dataclass(frozen=True)
-class Elf64_Shdr(_Record):  # noqa: N801
+class _Elf64_ShdrFields(NamedTuple):
     sh_name: int
     sh_type: int
     sh_flags: int
@@ -108,16 +113,23 @@ class Elf64_Shdr(_Record):  # noqa: N801
     sh_addralign: int
     sh_entsize: int
 
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<IIQQQQIIQQ")
+
+class Elf64_Shdr(_Record, _Elf64_ShdrFields):  # noqa: N801
+    __slots__ = ()
+
+    FORMAT = struct.Struct("<IIQQQQIIQQ")
 
 
-@dataclass(frozen=True)
-class Elf64_Nhdr(_Record):  # noqa: N801
+class _Elf64_NhdrFields(NamedTuple):
     n_namesz: int
     n_descsz: int
     n_type: int
 
-    FORMAT: ClassVar[struct.Struct] = struct.Struct("<III")
+
+class Elf64_Nhdr(_Record, _Elf64_NhdrFields):  # noqa: N801
+    __slots__ = ()
+
+    FORMAT = struct.Struct("<III")
 
 
 def align_up(value: int, alignment: int) -> int:

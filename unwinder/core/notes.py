@@ -1,6 +1,7 @@
 """Payloads of the notes in a Linux core: typed models, parse and build.
 
-Each ``parse_*`` takes a note's descriptor bytes and returns a frozen dataclass; each
+Each ``parse_*`` takes a note's descriptor bytes and returns a NamedTuple (cheap to define: every
+core opened imports this module); each
 ``build_*`` does the reverse, so ``build_x(parse_x(desc)) == desc`` for kernel-written notes.
 The layouts are the construct schemas of :mod:`unwinder.core.noteschemas` (the kernel's
 structs, ``include/uapi/linux/elfcore.h``), which ``build_*`` use. ``parse_*`` read the same
@@ -12,7 +13,7 @@ read every input alike. Malformed payloads raise :class:`~unwinder.errors.Corrup
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from unwinder.core.arch import Arch
 from unwinder.core.constants import AT
@@ -37,8 +38,7 @@ def _malformed(what: str, offset: int | None, size: int, expected: int) -> Corru
 # -- models --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Registers:
+class Registers(NamedTuple):
     """General-purpose registers of one thread, in ``pr_reg`` order."""
 
     arch: Arch
@@ -59,14 +59,12 @@ class Registers:
         return dict(zip(self.arch.registers, self.values, strict=True))
 
 
-@dataclass(frozen=True)
-class Timeval:
+class Timeval(NamedTuple):
     tv_sec: int
     tv_usec: int
 
 
-@dataclass(frozen=True)
-class PrStatus:
+class PrStatus(NamedTuple):
     """``NT_PRSTATUS``: one thread's status and registers. ``pr_pid`` is the tid as seen in
     the dumping process's pid namespace."""
 
@@ -127,8 +125,7 @@ def peek_prstatus_tid(desc: bytes) -> int | None:
     return int.from_bytes(desc[32:36], "little", signed=True)
 
 
-@dataclass(frozen=True)
-class PrPsInfo:
+class PrPsInfo(NamedTuple):
     """``NT_PRPSINFO``: process-wide info. uid/gid are in the task's own user namespace."""
 
     pr_state: int
@@ -165,15 +162,14 @@ def parse_prpsinfo(desc: bytes, offset: int | None = None) -> PrPsInfo:
 def build_prpsinfo(info: PrPsInfo) -> bytes:
     from unwinder.core.noteschemas import PrPsInfoSchema
 
-    return PrPsInfoSchema.build(info.__dict__)
+    return PrPsInfoSchema.build(info._asdict())
 
 
 #: Signals whose siginfo carries a fault address (``si_addr``) when ``si_code > 0``.
 FAULT_SIGNALS = frozenset({4, 5, 7, 8, 11})  # SIGILL SIGTRAP SIGBUS SIGFPE SIGSEGV
 
 
-@dataclass(frozen=True)
-class SigInfo:
+class SigInfo(NamedTuple):
     """``NT_SIGINFO``: the userspace ``siginfo_t`` of the fatal signal (128 bytes)."""
 
     si_signo: int
@@ -215,8 +211,7 @@ def build_siginfo(info: SigInfo) -> bytes:
                                     si_code=info.si_code, sifields=info.sifields))
 
 
-@dataclass(frozen=True)
-class Auxv:
+class Auxv(NamedTuple):
     """``NT_AUXV``: ``(a_type, a_val)`` pairs up to and including ``AT_NULL``."""
 
     entries: tuple[tuple[int, int], ...]
@@ -240,8 +235,7 @@ def build_auxv(auxv: Auxv) -> bytes:
     return AuxvSchema.build(dict(entries=[dict(a_type=t, a_val=v) for t, v in auxv.entries]))
 
 
-@dataclass(frozen=True)
-class FileMapping:
+class FileMapping(NamedTuple):
     """One file-backed mapping of ``NT_FILE``: ``[start, end)`` maps ``path`` from byte
     ``offset``. ``path`` is relative to the dumping task's root, with `` (deleted)``
     appended by the kernel for unlinked files."""
@@ -252,8 +246,7 @@ class FileMapping:
     path: bytes
 
 
-@dataclass(frozen=True)
-class FileNote:
+class FileNote(NamedTuple):
     page_size: int
     mappings: tuple[FileMapping, ...]
 

@@ -13,8 +13,7 @@ right after the table, so the count is ``(notes.p_offset - e_phoff) / sizeof(Elf
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from unwinder.core.constants import EHDR64_SIZE, PHDR64_SIZE, PN_XNUM, PT
 from unwinder.core.elfstructs import Elf64_Phdr
@@ -37,8 +36,7 @@ class Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class CoreHead:
+class CoreHead(NamedTuple):
     """The parsed head of a core stream and the exact bytes read to get it."""
 
     core: CoreFile

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import struct
 from array import array
-from dataclasses import dataclass, field
 
 from unwinder.errors import SymbolError
 from unwinder.leb128 import read_sleb128, read_uleb128
@@ -38,34 +37,44 @@ FORM_GNU_STRP_ALT = 0x1F21
 IS_STMT, END_SEQUENCE = 1, 2
 
 
-@dataclass
 class LineProgram:
-    """One line-number program: its header and, once decoded, its rows.
+    """One line-number program: its header and, once decoded, its rows (a plain class, not a
+    dataclass: defining one costs 0.4 ms on every start).
 
     :ivar files: resolved path per DWARF file number (DWARF ≤ 4: index 0 is the CU's
         primary source, file numbers start at 1; DWARF 5: index 0 is a real entry).
     :ivar end: section offset just past the program.
     """
 
-    offset: int
-    version: int
-    end: int
-    program_start: int
-    address_size: int
-    min_inst_length: int
-    default_is_stmt: bool
-    line_base: int
-    line_range: int
-    opcode_base: int
-    standard_lengths: tuple[int, ...]
-    include_dirs: list[str]
-    files: list[str]
-    comp_dir: str
-    addresses: array = field(default_factory=lambda: array("Q"))
-    file_indexes: array = field(default_factory=lambda: array("I"))
-    lines: array = field(default_factory=lambda: array("I"))
-    columns: array = field(default_factory=lambda: array("I"))
-    flags: array = field(default_factory=lambda: array("B"))
+    __slots__ = ("offset", "version", "end", "program_start", "address_size", "min_inst_length",
+                 "default_is_stmt", "line_base", "line_range", "opcode_base", "standard_lengths",
+                 "include_dirs", "files", "comp_dir", "addresses", "file_indexes", "lines",
+                 "columns", "flags")
+
+    def __init__(self, offset: int, version: int, end: int, program_start: int,
+                 address_size: int, min_inst_length: int, default_is_stmt: bool,
+                 line_base: int, line_range: int, opcode_base: int,
+                 standard_lengths: tuple[int, ...], include_dirs: list[str], files: list[str],
+                 comp_dir: str) -> None:
+        self.offset = offset
+        self.version = version
+        self.end = end
+        self.program_start = program_start
+        self.address_size = address_size
+        self.min_inst_length = min_inst_length
+        self.default_is_stmt = default_is_stmt
+        self.line_base = line_base
+        self.line_range = line_range
+        self.opcode_base = opcode_base
+        self.standard_lengths = standard_lengths
+        self.include_dirs = include_dirs
+        self.files = files
+        self.comp_dir = comp_dir
+        self.addresses = array("Q")
+        self.file_indexes = array("I")
+        self.lines = array("I")
+        self.columns = array("I")
+        self.flags = array("B")
 
     def rows(self) -> list[tuple[int, int, int, int, bool, bool]]:
         """``(address, file, line, column, is_stmt, end_sequence)`` per row."""

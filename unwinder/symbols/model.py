@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class SourceLocation:
+class SourceLocation(NamedTuple):
     """A place in the source, as the line table or an inline call site names it.
 
     :ivar file: path as DWARF spells it, directory joined with the file name (not normalised,
@@ -20,8 +19,7 @@ class SourceLocation:
     column: int = 0
 
 
-@dataclass(frozen=True)
-class SymbolizedFrame:
+class SymbolizedFrame(NamedTuple):
     """One logical frame at an address: a real function or an inlined call inside it.
 
     :ivar function: demangled name, ``None`` when unknown.

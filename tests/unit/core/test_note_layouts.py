@@ -70,7 +70,7 @@ def test_prpsinfo() -> None:
         theirs, mine = _schema(PrPsInfoSchema, desc), _ours(parse_prpsinfo, desc)
         assert (theirs is None) == (mine is None)
         if mine is not None:
-            assert mine.__dict__ == {k: v for k, v in theirs.items() if not k.startswith("_")}
+            assert mine._asdict() == {k: v for k, v in theirs.items() if not k.startswith("_")}
 
 
 def test_siginfo() -> None:
