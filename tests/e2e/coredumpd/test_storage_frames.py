@@ -74,6 +74,17 @@ def store(directory: Path, data: bytes, **kw: object) -> storage.StoredCore:
     return stored
 
 
+def stored_whole(directory: Path, data: bytes) -> storage.StoredCore:
+    """``data`` stored, and read back whole by our reader and by ``zstd -d``."""
+    stored = store(directory, data)
+    assert stored.state == "present" and stored.path is not None
+    with open_core(stored.path) as f:
+        assert f.read() == data
+    plain = subprocess.run(["zstd", "-dc", str(stored.path)], capture_output=True, check=True)
+    assert plain.stdout == data
+    return stored
+
+
 def zstd_frames(path: Path) -> int:
     out = subprocess.run(["zstd", "-lv", str(path)], capture_output=True, text=True, check=True)
     line = next(line for line in out.stdout.splitlines() if line.strip().startswith("# Zstandard Frames"))
@@ -83,12 +94,7 @@ def zstd_frames(path: Path) -> int:
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="the zstd command is missing")
 def test_incompressible_run_goes_to_its_own_frames(tmp_path: Path) -> None:
     data = mixed_stream()
-    stored = store(tmp_path, data)
-    assert stored.state == "present" and stored.path is not None
-    with open_core(stored.path) as f:
-        assert f.read() == data
-    plain = subprocess.run(["zstd", "-dc", str(stored.path)], capture_output=True, check=True)
-    assert plain.stdout == data
+    stored = stored_whole(tmp_path, data)
     assert zstd_frames(stored.path) >= 3  # level 3, raw frames for the random run, level 3
     # random bytes cost their size, the rest almost nothing
     assert 6 * MIB < os.path.getsize(stored.path) < 6 * MIB + MIB
@@ -105,12 +111,7 @@ def test_incompressible_run_goes_to_its_own_frames(tmp_path: Path) -> None:
 def test_runs_of_one_byte_become_rle_blocks(tmp_path: Path, byte: int) -> None:
     """Zero pages and constant fills skip the compressor: RLE blocks, 4 bytes a 128 KiB."""
     data = bytes((byte,)) * (8 * MIB + 12345) + text(MIB) + bytes((byte,)) * (2 * MIB)
-    stored = store(tmp_path, data)
-    assert stored.state == "present" and stored.path is not None
-    with open_core(stored.path) as f:
-        assert f.read() == data
-    plain = subprocess.run(["zstd", "-dc", str(stored.path)], capture_output=True, check=True)
-    assert plain.stdout == data
+    stored = stored_whole(tmp_path, data)
     walked = frames(stored.path)
     rle = sum(types.count(1) for checksum, types in walked if not checksum)
     assert rle >= 8 * MIB // (128 << 10)  # every whole chunk of the runs, at least
