@@ -3,11 +3,14 @@
 - ``compile_c``: compile a C source with gcc into the session's temp dir.
 - ``crash_sysctls``: exclusive flock on core_pattern; saves and restores the crash sysctls.
 - ``journald``: a running journald (the system's, or a standalone one for the session).
+- every test, and every program it starts, keeps its caches (``XDG_CACHE_HOME``) in the
+  session's temp dir, never in the user's home.
 - markers ``e2e`` (root + writable core_pattern, skipped with the reason otherwise) and ``slow``.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 
@@ -22,6 +25,19 @@ from tests.support.sysctl import crash_sysctls as _crash_sysctls
 pytest_plugins = ["tests.support.kernel_cores", "tests.support.unwind_corpus", "tests.support.pipe_door"]
 
 _e2e_outcomes: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -37,8 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-frames", type=int, default=256)
     parser.add_argument("--scan", action="store_true", help="allow stack scanning (low trust)")
     parser.add_argument("--cache-dir", type=Path, metavar="DIR",
-                        help="keep symbol tables and line tables by build-id in DIR "
-                             "(created on demand); no cache when omitted")
+                        help="keep symbol tables and line tables by build-id in DIR (created on "
+                             "demand; default: $XDG_CACHE_HOME/coredumpd/symbols, or "
+                             "~/.cache/coredumpd/symbols)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="read every table from the files, keep nothing")
     parser.set_defaults(func=run)
 
 
@@ -49,13 +52,22 @@ def _fix_json_mode(args: argparse.Namespace) -> None:
         args.json = "pretty"
 
 
+def default_cache_dir() -> Path | None:
+    """Where symbols are kept between runs without ``--cache-dir``: the user's cache directory
+    (as debuginfod's client keeps its files), None when there is no home to put it in."""
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.path.join(home, ".cache") if (home := os.environ.get("HOME")) else None)
+    return Path(base, "coredumpd", "symbols") if base and os.path.isabs(base) else None
+
+
 def unwind_core_file(core: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from unwinder.analyze import UnwindOptions, backtrace_from_core
     from unwinder.core import CoreReader
     from unwinder.symbols.cache import SymbolCache
 
     options = UnwindOptions(max_frames=args.max_frames, scan=args.scan)
-    cache = SymbolCache(args.cache_dir) if args.cache_dir is not None else None
+    directory = None if args.no_cache else args.cache_dir or default_cache_dir()
+    cache = SymbolCache(directory) if directory is not None else None
     with CoreReader(core, zero_fill=False) as reader:
         return backtrace_from_core(reader, exe=args.exe, cache=cache, options=options)
 

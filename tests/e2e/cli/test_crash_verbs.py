@@ -245,10 +245,21 @@ def test_backtrace_of_a_recorded_crash_and_of_a_core_file(records: Records, tmp_
     assert sd.returncode == 0 and b"crash_now" in sd.stdout, sd.stderr
     core = tmp_path / "core"
     decompress_to(Path(records.row(records.segv[0]).filename), core)
+    cache_home = tmp_path / "cache-home"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    uncached = subprocess.run([str(BIN / "coredumpd"), "backtrace", str(core), "--json",
+                               "--no-cache"], capture_output=True, timeout=120, env=env)
+    assert uncached.returncode == 0 and not cache_home.exists()
     by_file = subprocess.run([str(BIN / "coredumpd"), "backtrace", str(core), "--json"],
-                             capture_output=True, timeout=120)
+                             capture_output=True, timeout=120, env=env)
     assert by_file.returncode == 0
     assert "crash_now" in json.dumps(json.loads(by_file.stdout))
+    assert json.loads(by_file.stdout) == json.loads(uncached.stdout)
+    # symbols are kept for the next run, by build-id, in the user's cache directory
+    assert any((cache_home / "coredumpd" / "symbols").iterdir())
+    again = subprocess.run([str(BIN / "coredumpd"), "backtrace", str(core), "--json"],
+                           capture_output=True, timeout=120, env=env)
+    assert json.loads(again.stdout) == json.loads(uncached.stdout)
 
 
 def test_hostile_names_are_inert_in_plain_text_json_and_on_a_terminal(records: Records) -> None:
