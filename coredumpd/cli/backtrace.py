@@ -52,22 +52,13 @@ def _fix_json_mode(args: argparse.Namespace) -> None:
         args.json = "pretty"
 
 
-def default_cache_dir() -> Path | None:
-    """Where symbols are kept between runs without ``--cache-dir``: the user's cache directory
-    (as debuginfod's client keeps its files), None when there is no home to put it in."""
-    base = os.environ.get("XDG_CACHE_HOME") or (
-        os.path.join(home, ".cache") if (home := os.environ.get("HOME")) else None)
-    return Path(base, "coredumpd", "symbols") if base and os.path.isabs(base) else None
-
-
 def unwind_core_file(core: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from unwinder.analyze import UnwindOptions, backtrace_from_core
     from unwinder.core import CoreReader
-    from unwinder.symbols.cache import SymbolCache
+    from unwinder.symbols.cache import SymbolCache, user_cache_dir
 
     options = UnwindOptions(max_frames=args.max_frames, scan=args.scan)
-    directory = None if args.no_cache else args.cache_dir or default_cache_dir()
-    cache = SymbolCache(directory) if directory is not None else None
+    cache = None if args.no_cache else SymbolCache(args.cache_dir or user_cache_dir("symbols"))
     with CoreReader(core, zero_fill=False) as reader:
         return backtrace_from_core(reader, exe=args.exe, cache=cache, options=options)
 

@@ -60,6 +60,16 @@ _SHAPE = {Kind.SYMBOLS: (4, "symbol"), Kind.LINES: (5, "line"),
           Kind.DESCRIBED: (1, "described-address")}
 
 
+def user_cache_dir(leaf: str) -> Path:
+    """``$XDG_CACHE_HOME/coredumpd/<leaf>``, else ``~/.cache/coredumpd/<leaf>`` (a relative
+    ``XDG_CACHE_HOME`` is ignored, as the XDG spec says): where the unwinder keeps what it
+    derived or fetched for a user between runs (symbol tables, debuginfod downloads)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "coredumpd", leaf)
+
+
 def _digest(payload: bytes | memoryview) -> int:
     return zlib.crc32(payload)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from unwinder.elffile import ElfFile
 from unwinder.errors import UnwindError
 from unwinder.log import LazyLogger
+from unwinder.symbols.cache import user_cache_dir
 from unwinder.symbols.elfguard import guard
 from unwinder.symbols.identity import find_build_id
 
@@ -30,8 +31,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get("DEBUGINFOD_CACHE_PATH")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "coredumpd" / "debuginfod"
+    return user_cache_dir("debuginfod")
 
 
 def urls_from_env() -> list[str]:

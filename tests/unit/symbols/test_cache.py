@@ -167,3 +167,14 @@ def test_bad_keys_and_kinds(tmp_path: Path) -> None:
         cache.path("../x", Kind.SYMBOLS)
     (tmp_path / "k.lines").write_bytes(b"CDSYMC\0\n" + b"\0" * 40)
     assert cache.load_lines("k") is None
+
+
+def test_user_cache_dir_follows_xdg_and_falls_back_to_home(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_module.user_cache_dir("symbols") == tmp_path / "xdg" / "coredumpd" / "symbols"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")  # ignored, as the XDG spec says
+    assert cache_module.user_cache_dir("x") == tmp_path / "home" / ".cache" / "coredumpd" / "x"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_module.user_cache_dir("x") == tmp_path / "home" / ".cache" / "coredumpd" / "x"
