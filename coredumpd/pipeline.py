@@ -88,6 +88,13 @@ class _Stopwatch:
         self.steps.append((step, now - self._last))
         self._last = now
 
+    def lap_before(self, step: str, then: Callable[[], None]) -> Callable[[], None]:
+        """``then``, made to end ``step`` first (for a callback that marks a step's end)."""
+        def lap_then() -> None:
+            self.lap(step)
+            then()
+        return lap_then
+
 
 class _RecordingReader:
     """Reads a raw fd and keeps every byte, so a head that fails to parse is still stored."""
@@ -202,9 +209,9 @@ class Pipeline:
                                      f"the first {self.signatures.first}; metadata and backtrace only")
 
         stored = None
-        if keep_core and release is not None:
-            release = _lapped(watch, "receive", release)
         if keep_core:
+            if release is not None:
+                release = watch.lap_before("receive", release)
             stored = _attempt("store the core", None, lambda: store_core(
                 self.core_dir, context, bytes(recorder.data), stream,
                 expected=head.core.expected_size if head is not None else None,
@@ -281,13 +288,6 @@ class Pipeline:
             decompress_to(path, raw, sparse=True)
             with CoreReader(raw, zero_fill=False) as reader:
                 return backtrace_from_core(reader, cache=self.symbol_cache)
-
-
-def _lapped(watch: _Stopwatch, step: str, then: Callable[[], None]) -> Callable[[], None]:
-    def lap_then() -> None:
-        watch.lap(step)
-        then()
-    return lap_then
 
 
 def _attempt(what: str, default: T, step: Callable[[], T], context: CrashContext | None = None) -> T:
