@@ -76,32 +76,30 @@ class LineTable:
             return table  # in order, no overlaps: nothing to sort or clip
         return table._reordered(sorted(spans))
 
+    def _columns(self) -> tuple[array, array, array, array]:
+        return self.addresses, self.file_ids, self.lines, self.columns
+
+    def _extend(self, *columns: Iterable[int]) -> None:
+        """Rows appended, one iterable per column (addresses, file ids, lines, columns)."""
+        for mine, more in zip(self._columns(), columns, strict=True):
+            mine.extend(more)
+
     def _append_sequence(self, program: LineProgram, mapping: list[int], first: int,
                          end: int) -> None:
         """Rows ``first..end-1`` of one sequence, then its end as a hole; sorted by address
         (stably: among rows at one address the last stays last)."""
         nfiles = len(mapping)
         addresses = program.addresses[first:end + 1]
-        if all(a <= b for a, b in zip(addresses, addresses[1:], strict=False)):
-            self.addresses.extend(addresses)
-            self.file_ids.extend([mapping[f] if f < nfiles else HOLE
-                                  for f in program.file_indexes[first:end]])
-            self.file_ids.append(HOLE)
-            self.lines.extend(program.lines[first:end])
-            self.lines.append(0)
-            self.columns.extend(program.columns[first:end])
-            self.columns.append(0)
-            return
-        rows = [(program.addresses[i],
-                 mapping[f] if (f := program.file_indexes[i]) < nfiles else HOLE,
-                 program.lines[i], program.columns[i]) for i in range(first, end)]
-        rows.append((program.addresses[end], HOLE, 0, 0))
-        rows.sort(key=lambda row: row[0])
-        for address, fid, line, column in rows:
-            self.addresses.append(address)
-            self.file_ids.append(fid)
-            self.lines.append(line)
-            self.columns.append(column)
+        file_ids = [mapping[f] if f < nfiles else HOLE for f in program.file_indexes[first:end]]
+        file_ids.append(HOLE)
+        lines, columns = program.lines[first:end], program.columns[first:end]
+        lines.append(0)
+        columns.append(0)
+        rows: tuple[Iterable[int], ...] = (addresses, file_ids, lines, columns)
+        if any(a > b for a, b in zip(addresses, addresses[1:], strict=False)):
+            order = sorted(range(len(addresses)), key=addresses.__getitem__)
+            rows = tuple([column[i] for i in order] for column in rows)  # type: ignore[index]
+        self._extend(*rows)
 
     def _reordered(self, spans: list[tuple[int, int, int, int]]) -> LineTable:
         """A table of this one's sequences in ``spans`` order; a sequence overlapping the one
@@ -110,17 +108,10 @@ class LineTable:
         last_end = 0
         for start, _order, begin, end in spans:
             if start >= last_end:  # the whole sequence: its rows are sorted
-                out.addresses.extend(self.addresses[begin:end])
-                out.file_ids.extend(self.file_ids[begin:end])
-                out.lines.extend(self.lines[begin:end])
-                out.columns.extend(self.columns[begin:end])
+                out._extend(*(column[begin:end] for column in self._columns()))
             else:
-                for i in range(begin, end):
-                    if self.addresses[i] >= last_end:
-                        out.addresses.append(self.addresses[i])
-                        out.file_ids.append(self.file_ids[i])
-                        out.lines.append(self.lines[i])
-                        out.columns.append(self.columns[i])
+                kept = [i for i in range(begin, end) if self.addresses[i] >= last_end]
+                out._extend(*([column[i] for i in kept] for column in self._columns()))
             if out.addresses:
                 last_end = out.addresses[-1]
         return out
