@@ -1,8 +1,6 @@
 """The symbolised backtrace of a crashed process: threads → frames, plus the modules seen.
 
-Pure data, as NamedTuples (a frozen dataclass costs 0.4 ms to define, and
-``import dataclasses`` 6 ms: too much for a command meant to start as fast as eu-stack).
-:mod:`unwinder.format` turns it into systemd-coredump's text, our richer text, or
+Pure data. :mod:`unwinder.format` turns it into systemd-coredump's text, our richer text, or
 JSON.
 """
 

@@ -56,8 +56,7 @@ def open_by_path(mapping: FileMapping) -> BinaryIO | None:
 
 
 class Module:
-    """One image at one load bias. ``build_id`` is memory's when known, else the file's.
-    (A plain class, not a dataclass: defining one costs 0.4 ms on every start.)"""
+    """One image at one load bias. ``build_id`` is memory's when known, else the file's."""
 
     __slots__ = ("path", "bias", "ranges", "status", "build_id", "elffile", "cache")
 

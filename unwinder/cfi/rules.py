@@ -1,6 +1,6 @@
 """The result of a CFI lookup: how to recover the CFA and each register at one pc.
 
-Plain frozen records (NamedTuples: cheap to define on every start); the decoder in :mod:`unwinder.cfi.program` builds them, the unwinder
+Plain frozen records; the decoder in :mod:`unwinder.cfi.program` builds them, the unwinder
 consumes them. Register numbers are DWARF numbers (x86_64: 0-16, with 16 the return address
 "rip" column; aarch64: x0-x30 = 0-30, sp = 31).
 """

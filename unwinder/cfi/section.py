@@ -10,8 +10,7 @@ import struct
 
 
 class FrameSection:
-    """The bytes of ``.eh_frame``, ``.eh_frame_hdr`` or ``.debug_frame`` (a plain class, not a
-    dataclass: defining one costs 0.4 ms on every start).
+    """The bytes of ``.eh_frame``, ``.eh_frame_hdr`` or ``.debug_frame``.
 
     :ivar name: section name, for messages.
     :ivar data: the section contents (decompressed), untrusted.

@@ -15,8 +15,7 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 class _Record:
     """Mixin for a NamedTuple laid out by a ``struct`` format, one field per item (each record
-    is its fields' NamedTuple under the mixin: cheap to define, every core opened imports
-    this module)."""
+    is its fields' NamedTuple under this mixin)."""
 
     __slots__ = ()
     FORMAT: ClassVar[struct.Struct]

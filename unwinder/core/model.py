@@ -38,8 +38,6 @@ class Note:
     """One ELF note: ``name`` without its NUL, ``n_type``, and the descriptor bytes.
 
     ``offset`` is where its ``Elf64_Nhdr`` starts in the core (not part of equality).
-    (The records here are plain classes and NamedTuples, not dataclasses: defining a dataclass
-    costs 0.4 ms on every start.)
     """
 
     __slots__ = ("name", "n_type", "desc", "offset")
@@ -138,7 +136,6 @@ class CoreFile:
         self.files: FileNote | None = _decode_first(process, NT.FILE, parse_file_note)
         self.other_notes: tuple[Note, ...] = tuple(
             n for n in process if not (n.name == CORE and n.n_type in PROCESS_NOTES))
-
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CoreFile):

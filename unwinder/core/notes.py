@@ -1,7 +1,6 @@
 """Payloads of the notes in a Linux core: typed models, parse and build.
 
-Each ``parse_*`` takes a note's descriptor bytes and returns a NamedTuple (cheap to define: every
-core opened imports this module); each
+Each ``parse_*`` takes a note's descriptor bytes and returns a NamedTuple; each
 ``build_*`` does the reverse, so ``build_x(parse_x(desc)) == desc`` for kernel-written notes.
 The layouts are the construct schemas of :mod:`unwinder.core.noteschemas` (the kernel's
 structs, ``include/uapi/linux/elfcore.h``), which ``build_*`` use. ``parse_*`` read the same
