@@ -34,7 +34,24 @@ CORE = b"CORE"
 LINUX = b"LINUX"
 
 
-class Note:
+class _EqualByKey:
+    """Equality and hash on ``_key()`` (the raw parts), between records of one class."""
+
+    __slots__ = ()
+
+    def _key(self) -> tuple:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined,no-any-return]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+class Note(_EqualByKey):
     """One ELF note: ``name`` without its NUL, ``n_type``, and the descriptor bytes.
 
     ``offset`` is where its ``Elf64_Nhdr`` starts in the core (not part of equality).
@@ -48,13 +65,8 @@ class Note:
         self.desc = desc
         self.offset = offset
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Note):
-            return NotImplemented
-        return (self.name, self.n_type, self.desc) == (other.name, other.n_type, other.desc)
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.n_type, self.desc))
+    def _key(self) -> tuple:
+        return self.name, self.n_type, self.desc
 
     def __repr__(self) -> str:
         return f"Note(name={self.name!r}, n_type={self.n_type}, {len(self.desc)} bytes at {self.offset})"
@@ -97,7 +109,7 @@ class Thread(NamedTuple):
         return note.desc if note else None
 
 
-class CoreFile:
+class CoreFile(_EqualByKey):
     """A parsed core: ELF header, all program headers (real count even with ``PN_XNUM``), notes.
 
     Derived, decoded on construction (``CorruptCore`` if a known note is malformed):
@@ -137,13 +149,8 @@ class CoreFile:
         self.other_notes: tuple[Note, ...] = tuple(
             n for n in process if not (n.name == CORE and n.n_type in PROCESS_NOTES))
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CoreFile):
-            return NotImplemented
-        return (self.ehdr, self.phdrs, self.notes) == (other.ehdr, other.phdrs, other.notes)
-
-    def __hash__(self) -> int:
-        return hash((self.ehdr, self.phdrs, self.notes))
+    def _key(self) -> tuple:
+        return self.ehdr, self.phdrs, self.notes
 
     def __repr__(self) -> str:
         return f"CoreFile({len(self.phdrs)} program headers, {len(self.notes)} notes)"
