@@ -14,7 +14,7 @@ from elftools.elf.elffile import ELFFile
 from tests.unit.symbols.programs import INLINE_CXX, build_c, function_ranges
 from unwinder.errors import UnwindError
 from unwinder.symbols import ModuleSymbols, demangle
-from unwinder.symbols.cache import Kind, decode_parts, encode_parts
+from unwinder.symbols.cache import Kind, decode_parts, framed_parts
 from unwinder.symbols.lineprog import decode_line_program, parse_line_header
 from unwinder.symbols.linetable import LineTable
 from unwinder.symbols.sections import read_section
@@ -125,7 +125,7 @@ def test_fuzz_whole_elf(program: Path) -> None:
 
 
 def test_fuzz_cache_files() -> None:
-    good = encode_parts(Kind.SYMBOLS, [b"a" * 64, b"b" * 64, b"c" * 8, b"x\0"])
+    good = b"".join(framed_parts(Kind.SYMBOLS, [b"a" * 64, b"b" * 64, b"c" * 8, b"x\0"]))
 
     def target(rng: random.Random) -> None:
         decode_parts(Kind.SYMBOLS, _mutate(rng, good))

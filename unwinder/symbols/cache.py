@@ -89,10 +89,6 @@ def framed_parts(kind: Kind, parts: list[bytes | memoryview]) -> list[bytes | me
     return [_HEADER.pack(MAGIC, VERSION, kind, size, digest), *body]
 
 
-def encode_parts(kind: Kind, parts: list[bytes | memoryview]) -> bytes:
-    return b"".join(framed_parts(kind, parts))
-
-
 def decode_parts(kind: Kind, data: bytes) -> list[memoryview]:
     """The parts of a cache file (views of ``data``); :class:`SymbolError` if it is not
     intact."""
