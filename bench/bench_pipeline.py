@@ -29,9 +29,11 @@ Measures, median of ``--reps`` runs:
   helper, waits, and appends ``getrusage(RUSAGE_CHILDREN)`` (user+sys CPU and ``ru_maxrss``
   of the helper and anything it waited for) to a log. Exact, not sampled, and it costs one
   fork. systemd's service instances run under the same wrapper. The long-lived daemon is
-  measured directly: CPU as the change of utime+stime in ``/proc/<pid>/stat`` across the
-  crash, peak RSS as ``VmHWM`` after resetting it (``echo 5 > /proc/<pid>/clear_refs``)
-  before the crash. A handler's CPU is the sum over its processes, its peak RSS the maximum;
+  measured directly: CPU as the change of utime+stime+cutime+cstime in ``/proc/<pid>/stat``
+  across the crash, peak RSS as ``VmHWM`` after resetting it (``echo 5 >
+  /proc/<pid>/clear_refs``) before the crash; the child it runs when the symbol cache lacks
+  a crash's addresses reports its own peak RSS (``wait4``) in the daemon's record line. A
+  handler's CPU is the sum over its processes, its peak RSS the maximum;
 - **durable**: from the trigger to the core's final name appearing (both tools fsync before
   the link), plus, for coredumpd, until its catalog row is there;
 - **hand-off** (coredumpd with the daemon): the helper's own kernel-log line, from its
@@ -88,6 +90,7 @@ LABELS = {"limit": "pipe limit (cat)", "file": "kernel file mode", "coredumpd": 
 GOAL_REAPED_X = 1.3
 GOAL_RSS_MIB = 64
 GOAL_HANDOFF_MS = 30.0
+CHILD_RSS = re.compile(r"symbols in a child: .* peak RSS (\d+) KiB")
 HANDOFF_LINE = re.compile(r"pid (\d+) handed off to the daemon in ([\d.]+) ms "
                           r"\(at monotonic ([\d.]+)\)")
 
@@ -298,9 +301,11 @@ class Daemon:
             self.lines.append(line.decode(errors="replace"))
 
     def cpu(self) -> float:
+        """utime + stime, and cutime + cstime: the children it waited for (the symbols
+        child) are its cost too."""
         data = Path(f"/proc/{self.proc.pid}/stat").read_bytes()
         fields = data[data.rindex(b")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
     def reset_hwm(self) -> None:
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
@@ -332,6 +337,13 @@ def catalog_has(catalog: Path, pid: int) -> bool:
                        for t in tables if t.startswith("crashes"))
     except sqlite3.Error:
         return False
+
+
+def child_rss_kib(line: str) -> int:
+    """The peak RSS of the daemon's symbols child for this crash, from its record line
+    (0 when none ran: every address was in the symbol cache)."""
+    match = CHILD_RSS.search(line)
+    return int(match.group(1)) if match else 0
 
 
 def handoff_from_dmesg(pid: int) -> tuple[float, float] | None:
@@ -378,7 +390,7 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool)
                                       f"the daemon to finish pid {pid}")
                     trial.steps = str(line).rstrip().partition("recorded ")[2]
                     trial.cpu += server.cpu() - cpu_before
-                    trial.rss_kib = max(trial.rss_kib, server.hwm_kib())
+                    trial.rss_kib = max(trial.rss_kib, server.hwm_kib(), child_rss_kib(line))
                     found = wait_until(lambda p=pid: handoff_from_dmesg(p), "the hand-off line", 10)
                     ms, at = found  # type: ignore[misc]
                     trial.handoff_ms = ms

@@ -9,7 +9,7 @@ through ``/proc/<pid>/map_files`` (which still reaches deleted files) or ``/proc
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from coredumpd.signature import signature_from_parts
 from procfs.errors import MemoryFault, ProcfsError
@@ -19,6 +19,9 @@ from unwinder.backtrace import Backtrace
 from unwinder.core import CoreFile
 from unwinder.core.notes import FileMapping
 from unwinder.modules import DELETED, FileOpener
+
+if TYPE_CHECKING:
+    from unwinder.symbols.apart import ChildUsage
 
 
 class LiveMemory:
@@ -84,6 +87,10 @@ class LiveAnalysis:
             return self._analysis.unwind()
         finally:
             self._memory.close()
+
+    def symbolize_apart(self, raw: list) -> ChildUsage | None:  # type: ignore[type-arg]
+        """What the symbol cache lacks for ``raw``, built in a child (before :meth:`symbolize`)."""
+        return self._analysis.symbolize_apart(raw)
 
     def symbolize(self, raw: list) -> Backtrace:  # type: ignore[type-arg]
         return self._analysis.symbolize(raw)

@@ -9,7 +9,9 @@ Every door (pipe helper, daemon hand-off, kernel socket, catcher) builds a
 4. storage: head + rest through streaming zstd, limits, completeness;
 5. publish atomically (storage does it);
 6. catalog row and journald entry;
-7. release the task, then the slow work: offline analysis if the live one failed, vacuum.
+7. release the task, then the slow work: symbols (addresses new to the symbol cache are
+   described by a short-lived child, :mod:`unwinder.symbols.apart`, so a module's DWARF never
+   weighs on a long-lived daemon), offline analysis if the live one failed, vacuum.
    (A core already in a regular file, the catcher's, releases the task right after step 3.)
 
 No step after the head may lose the crash: each failure is logged and noted on the record.
@@ -28,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from coredumpd import inflight
 from coredumpd.catalog import Catalog
@@ -49,6 +51,9 @@ from unwinder.errors import CorruptCore
 from unwinder.format import format_systemd, to_json
 from unwinder.symbols.cache import SymbolCache
 
+if TYPE_CHECKING:
+    from unwinder.symbols.apart import ChildUsage
+
 log = logging.getLogger(__name__)
 #: doors whose crashes the pipeline rate-limits (the kernel socket's door decides before the
 #: ack, in its own process; the catcher and snapshots are asked for by a user)
@@ -66,14 +71,19 @@ class PipelineResult:
     journal_sent: bool
     #: (step, seconds) in the order they ran: where a crash's time went
     steps: tuple[tuple[str, float], ...] = ()
+    #: the child that described addresses new to the symbol cache, when one ran
+    symbols_child: ChildUsage | None = None
 
     def summary(self) -> str:
-        """One line for the daemon's log: the core's fate and each step's time."""
+        """One line for the daemon's log: the core's fate, each step's time, and the symbols
+        child's cost (its memory is not the daemon's: this is where it is accounted for)."""
         core = self.stored.state if self.stored else "not stored"
-        if not self.steps:
-            return f"core {core}"
-        return f"core {core}; " + ", ".join(f"{step} {seconds * 1e3:.0f} ms"
-                                             for step, seconds in self.steps)
+        line = f"core {core}"
+        if self.steps:
+            line += "; " + ", ".join(f"{step} {seconds * 1e3:.0f} ms" for step, seconds in self.steps)
+        if self.symbols_child is not None:
+            line += f"; symbols {self.symbols_child.summary()}"
+        return line
 
 
 class _Stopwatch:
@@ -228,10 +238,15 @@ class Pipeline:
         if stored is not None and stored.reason:
             context.notes.append(stored.reason)
 
-        backtrace, source = None, None
+        backtrace, source, child = None, None, None
         if live is not None:
             if raw is not None:
                 with self._symbolizing:
+                    # what the symbol cache lacks is built by a child, whose memory goes with it
+                    child = _attempt("describe new addresses in a child", None,
+                                     lambda: live.symbolize_apart(raw), context)
+                    if child is not None:
+                        watch.lap("symbols apart")
                     backtrace = _attempt("symbolize the live backtrace", None,
                                          lambda: live.symbolize(raw), context)
                 source = "live" if backtrace is not None else None
@@ -267,7 +282,8 @@ class Pipeline:
             watch.lap("vacuum")
         live = raw = None  # the analysis (module maps, symbols) goes before the memory is trimmed
         _give_back_memory()
-        return PipelineResult(row_id, context, stored, backtrace, source, sent, tuple(watch.steps))
+        return PipelineResult(row_id, context, stored, backtrace, source, sent, tuple(watch.steps),
+                              child)
 
     def _rejected(self, context: CrashContext, stream: int, release: Callable[[], None] | None,
                   reason: str) -> PipelineResult:

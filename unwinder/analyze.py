@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from unwinder.addrspace import AddressSpace, MemoryReader
 from unwinder.backtrace import Backtrace, Frame, ModuleInfo, ThreadBacktrace
@@ -25,6 +25,9 @@ from unwinder.modules import FileOpener, Module, ModuleMap, build_module_map, op
 from unwinder.symbols.identity import find_debuglink
 from unwinder.symbols.locate import DebugFileLocator
 from unwinder.symbols.module import ModuleSymbols
+
+if TYPE_CHECKING:
+    from unwinder.symbols.apart import ChildUsage
 from unwinder.unwind import Unwinder
 from unwinder.unwind_arch import UnwindArch, unwind_arch_for
 
@@ -148,6 +151,35 @@ class Analysis:
                 symbols.save()
         return Backtrace(threads, infos, self.arch.name)
 
+    def symbolize_apart(self, raw: list[tuple[int, bool, ThreadUnwind]], *,
+                        timeout: float | None = None) -> ChildUsage | None:
+        """Describe, in a child process, the addresses of ``raw`` the symbol cache cannot
+        answer yet (:mod:`unwinder.symbols.apart`), so that :meth:`symbolize` then reads
+        the cache only. ``None`` when there was nothing to do (or no cache to carry the
+        results back); a child's failure leaves the rest to :meth:`symbolize`."""
+        if self.cache is None or not self.options.symbolize:
+            return None
+        from unwinder.symbols.apart import TIMEOUT, ColdModule, describe_apart  # the daemon's
+
+        cold: list[ColdModule] = []
+        touched: list[ModuleSymbols] = []
+        for module, addresses in _addresses_by_module(raw, self.modules).items():
+            symbols = _symbols(module, self.locator, self.cache)
+            fd = _fileno(module)
+            if symbols is None or fd is None:
+                continue
+            unanswered = symbols.unanswered(sorted(addresses))
+            if unanswered:
+                cold.append(ColdModule(fd, module.name, module.build_id, tuple(unanswered)))
+                touched.append(symbols)
+        if not cold:
+            return None
+        usage = describe_apart(cold, self.cache.directory, self.locator,
+                               timeout=TIMEOUT if timeout is None else timeout)
+        for symbols in touched:
+            symbols.refresh()
+        return usage
+
     def close(self) -> None:
         self.modules.close()
 
@@ -265,9 +297,7 @@ def _frames_for(rf: RawFrame, modules: ModuleMap, locator, cache, enabled: bool)
     symbols = _symbols(module, locator, cache) if enabled else None
     if symbols is None:
         return [Frame(**base, function=None, function_offset=None, signal_frame=rf.signal_frame)]
-    # Symbols at the exact pc for the innermost frame, interrupted frames and the signal
-    # trampoline (its "return address" is its first instruction); pc - 1 for return addresses.
-    address = rf.pc if (rf.exact_pc or rf.signal_frame) else rf.pc - 1
+    address = _lookup_pc(rf)
     try:
         described = symbols.describe(address - module.bias)
     except UnwindError:
@@ -284,6 +314,34 @@ def _frames_for(rf: RawFrame, modules: ModuleMap, locator, cache, enabled: bool)
                          line=sf.location.line if sf.location else None,
                          inline=sf.inline, signal_frame=rf.signal_frame and not sf.inline))
     return out
+
+
+def _lookup_pc(rf: RawFrame) -> int:
+    """The pc whose symbols a frame shows: the exact pc for the innermost frame, interrupted
+    frames and the signal trampoline (its "return address" is its first instruction); pc - 1
+    (inside the call) for return addresses."""
+    return rf.pc if (rf.exact_pc or rf.signal_frame) else rf.pc - 1
+
+
+def _addresses_by_module(raw: list[tuple[int, bool, ThreadUnwind]],
+                         modules: ModuleMap) -> dict[Module, set[int]]:
+    """The link-time addresses :func:`_frames_for` will describe, by module."""
+    out: dict[Module, set[int]] = {}
+    for _tid, _crashed, unwound in raw:
+        for rf in unwound.frames:
+            module = modules.find(rf.pc)
+            if module is not None:
+                out.setdefault(module, set()).add(_lookup_pc(rf) - module.bias)
+    return out
+
+
+def _fileno(module: Module) -> int | None:
+    """The descriptor of the module's open file; ``None`` for an image read from memory."""
+    stream = module.elffile.stream if module.elffile is not None else None
+    try:
+        return stream.fileno() if stream is not None else None
+    except (AttributeError, OSError, ValueError):  # BytesIO: io.UnsupportedOperation
+        return None
 
 
 def _module_info(module: Module) -> ModuleInfo:

@@ -32,12 +32,17 @@ class DescribedAddresses:
     def __len__(self) -> int:
         return len(self.answers)
 
+    @property
+    def full(self) -> bool:
+        """No more addresses are kept."""
+        return len(self.answers) >= MAX_ADDRESSES
+
     def find(self, address: int) -> list[SymbolizedFrame] | None:
         frames = self.answers.get(address)
         return list(frames) if frames is not None else None
 
     def add(self, address: int, frames: list[SymbolizedFrame]) -> None:
-        if len(self.answers) < MAX_ADDRESSES and address not in self.answers:
+        if not self.full and address not in self.answers:
             self.answers[address] = tuple(frames)
             self.changed = True
 

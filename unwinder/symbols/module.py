@@ -14,6 +14,7 @@ With a cache, every answer of :meth:`ModuleSymbols.describe` is kept too
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from unwinder.elffile import ElfFile
@@ -169,6 +170,23 @@ class ModuleSymbols:
         if described is not None:
             described.add(address, frames)
         return frames
+
+    def unanswered(self, addresses: Iterable[int]) -> list[int]:
+        """Those of ``addresses`` the cache cannot answer yet and could keep; none without a
+        cache or once the module's table is full (another process could not hand them over)."""
+        described = self._described_table()
+        if described is None or described.full:
+            return []
+        return [address for address in addresses if described.find(address) is None]
+
+    def refresh(self) -> None:
+        """Read the described addresses from the cache again (another process added some),
+        keeping the ones described here and not saved yet."""
+        mine, self._described = self._described, None
+        fresh = self._described_table()
+        if mine is not None and fresh is not None and mine.changed:
+            for address, frames in mine.answers.items():
+                fresh.add(address, list(frames))
 
     def save(self) -> None:
         """Store the addresses described since loading in the cache (once per backtrace)."""

@@ -43,17 +43,34 @@ def test_crash_is_handed_off_to_the_daemon(pipe_door: PipeDoor, crasher: Path, t
     try:
         pid = pipe_door.crash([crasher, "segv"])
         row = pipe_door.wait_for(pid)
+        again = pipe_door.wait_for(pipe_door.crash([crasher, "segv"]))
     finally:
         log = pipe_door.stop_daemon(daemon)
     assert daemon.returncode == 0, log
     check_stored_core(row, crasher, tmp_path, threads=1)
     # the daemon, not a helper fallback, recorded it (dmesg is rate-limited: not asked)
-    assert f"recorded pid {pid}" in log
+    records = {int(line.partition("recorded pid ")[2].split()[0]): line
+               for line in log.splitlines() if "recorded pid " in line}
+    assert pid in records and again.pid in records, log
+    # the first crash's symbols were built by a child (its memory is not the daemon's); the
+    # second one's addresses were all in the symbol cache, with the same backtrace
+    assert "symbols in a child: ok" in records[pid]
+    assert "symbols in a child" not in records[again.pid]
+    assert again.backtrace_json and "crash_now" in again.backtrace_json
+    assert _frames(again.backtrace_json) == _frames(row.backtrace_json)
     # through the helper's fast path: the kernel's raw arguments, parsed by the daemon
     wrapper = Path(json.loads((pipe_door.state / "install.json").read_text())["wrapper"])
     assert f"--handoff-socket {pipe_door.socket}" in wrapper.read_text()
     assert (row.pid, row.signal, row.comm, row.door) == (pid, 11, b"crasher", "pipe")
     assert row.context.tid == pid and row.uid == 0 and row.context.hostname
+
+
+def _frames(backtrace_json: str | None) -> list[tuple[object, ...]]:
+    """The crashed thread's frames without absolute addresses (ASLR moves them)."""
+    threads = json.loads(backtrace_json or "{}")["threads"]
+    crashed = next(t for t in threads if t["crashed"])
+    return [(f["module"], f["module_offset"], f["function"], f["function_offset"], f["file"],
+             f["line"], f["inline"]) for f in crashed["frames"]]
 
 
 def test_setuid_crash_is_readable_by_root_only(pipe_door: PipeDoor, crasher: Path) -> None:
