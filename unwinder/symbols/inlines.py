@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from elftools.dwarf.die import DIE
 
 from unwinder.symbols.dieranges import contains, cu_base_address, die_ranges
+from unwinder.symbols.dietree import DieBudget, children
 from unwinder.symbols.dwarf import DwarfData
 from unwinder.symbols.elfguard import guard
 
@@ -22,7 +23,7 @@ from unwinder.symbols.elfguard import guard
 MAX_NAME_HOPS = 8
 #: nesting depth of scopes searched below a subprogram
 MAX_DEPTH = 64
-#: DIEs of one CU walked at most (a corrupt CU cannot make us loop for long)
+#: DIEs one walk of a CU reads at most (a corrupt CU cannot make us loop for long)
 MAX_DIES_PER_CU = 2_000_000
 
 _CONTAINER_TAGS = frozenset({"DW_TAG_namespace", "DW_TAG_module"})
@@ -92,12 +93,11 @@ class CUScopes:
             self.base = cu_base_address(top)
             self.subprograms: list[tuple[list[tuple[int, int]], DIE]] = []
             # Only the CU's and namespaces' children: compilers put concrete (out-of-line)
-            # subprograms there, and sibling links let pyelftools skip every subtree, which
+            # subprograms there, and sibling links let the walk skip every subtree, which
             # is 10-20x cheaper than iter_DIEs() over types, parameters and locals.
-            stack, count = [top], 0
-            while stack and count < MAX_DIES_PER_CU:
-                for die in stack.pop().iter_children():
-                    count += 1
+            stack, budget = [top], DieBudget(MAX_DIES_PER_CU)
+            while stack:
+                for die in children(stack.pop(), budget):
                     if die.tag == "DW_TAG_subprogram":
                         ranges = die_ranges(die, dwarf.range_lists, self.base)
                         if ranges:
@@ -118,13 +118,13 @@ class CUScopes:
                 return []
             _, ranges, die = best
             scopes = [Scope(die_name(die), _range_start(ranges, address, die), False)]
-            return scopes + self._search(die, address, 0)
+            return scopes + self._search(die, address, 0, DieBudget(MAX_DIES_PER_CU))
 
-    def _search(self, parent: DIE, address: int, depth: int) -> list[Scope]:
+    def _search(self, parent: DIE, address: int, depth: int, budget: DieBudget) -> list[Scope]:
         """Inlined calls below ``parent`` containing ``address``, outermost first."""
         if depth >= MAX_DEPTH:
             return []
-        for child in parent.iter_children():
+        for child in children(parent, budget):
             if child.tag not in _NESTING_TAGS:
                 continue
             ranges = die_ranges(child, self.dwarf.range_lists, self.base)
@@ -134,9 +134,9 @@ class CUScopes:
                                   _int_attr(child, "DW_AT_call_file"),
                                   _int_attr(child, "DW_AT_call_line"),
                                   _int_attr(child, "DW_AT_call_column"))
-                    return [scope, *self._search(child, address, depth + 1)]
+                    return [scope, *self._search(child, address, depth + 1, budget)]
             elif not ranges or contains(ranges, address):
-                found = self._search(child, address, depth + 1)
+                found = self._search(child, address, depth + 1, budget)
                 if found or ranges:
                     return found  # a block containing the address: nothing else can
         return []
