@@ -68,11 +68,15 @@ def region_summary(maps, base, size):
     """(rw pages, pages the region's VMAs cover, overlapping or unordered VMAs anywhere).
 
     Pages are counted, not VMAs: when the two rw pages happen to be neighbours the kernel
-    merges them into one 2-page VMA, which is a legitimate state, not a torn read.
+    merges them into one 2-page VMA, which is a legitimate state, not a torn read. Only pages
+    inside the region count: when its last page is rw, the kernel may merge it with an
+    anonymous rw mapping just above (seen once: 3 more rw pages), legitimate too.
     """
-    inside = [m for m in maps if base <= m.start < base + size]
-    rw = sum(m.size // 4096 for m in inside if int(m.perms) & WRITE)
-    covered = sum(m.size // 4096 for m in inside)
+    end = base + size
+    inside = [(m, (min(m.end, end) - max(m.start, base)) // 4096) for m in maps
+              if m.start < end and m.end > base]
+    rw = sum(pages for m, pages in inside if int(m.perms) & WRITE)
+    covered = sum(pages for _m, pages in inside)
     starts, ends = [m.start for m in maps], [m.end for m in maps]
     bad = sum(map(operator.lt, starts[1:], ends[:-1]))
     return rw, covered, bad
