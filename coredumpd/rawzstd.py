@@ -13,7 +13,11 @@ These frames carry no content checksum (xxh64 would need the bytes in user space
 compressed frames around them keep theirs). Every zstd decoder reads them: ``zstd -d``,
 libzstd's streaming decoder as coredumpctl uses it, :func:`coredumpd.storage.open_core`.
 
-Header building is pure; :func:`splice_blocks` is the I/O.
+Where the file is written past the page cache (:mod:`coredumpd.directout`), splice cannot
+reach it: :func:`read_blocks` reads the pipe straight into the writer's buffers instead, one
+copy as well.
+
+Header building is pure; :func:`splice_blocks` and :func:`read_blocks` are the I/O.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import os
 import select
 import time
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 MAGIC = b"\x28\xb5\x2f\xfd"
 #: Block_Maximum_Size: no block may be larger, whatever the window
@@ -132,3 +136,59 @@ def splice_blocks(src: int, dst: int, budget: int) -> Spliced:
     finally:
         os.lseek(dst, pos, os.SEEK_SET)
     return Spliced(moved, pos, False, None)
+
+
+class BlockOutput(Protocol):
+    """Where :func:`read_blocks` puts blocks (:class:`coredumpd.directout.DirectWriter`)."""
+
+    size: int
+
+    def reserve(self, most: int) -> memoryview: ...
+    def commit(self, n: int) -> None: ...
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+
+#: a block is read in place only with at least this much room left in the output's buffer;
+#: with less, it goes through a bounce buffer (once per buffer at most)
+MIN_IN_PLACE = 4096
+
+
+def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
+    """Move up to ``budget`` bytes from the pipe ``src`` into ``out`` as raw blocks, each read
+    in place after a 3-byte gap its header fills once its size is known. ``end`` is
+    ``out.size`` afterwards."""
+    moved = 0
+    bounce: bytearray | None = None
+    try:
+        while moved < budget:
+            want = min(BLOCK_MAX, budget - moved)
+            room = out.reserve(3 + want)
+            if len(room) >= 3 + min(want, MIN_IN_PLACE):
+                with room:
+                    n = _read_pipe(src, room[3:])
+                    if n:
+                        room[:3] = block_header(n)
+                if n:
+                    out.commit(3 + n)
+            else:
+                room.release()
+                bounce = bounce if bounce is not None else bytearray(BLOCK_MAX)
+                with memoryview(bounce) as view:
+                    n = _read_pipe(src, view[:want])
+                    if n:
+                        out.write(block_header(n))
+                        out.write(view[:n])
+            if n == 0:
+                return Spliced(moved, out.size, True, None)
+            moved += n
+    except OSError as err:
+        return Spliced(moved, out.size, False, err)
+    return Spliced(moved, out.size, False, None)
+
+
+def _read_pipe(src: int, view: memoryview) -> int:
+    while True:
+        try:
+            return os.readv(src, [view])
+        except BlockingIOError:
+            select.select([src], [], [])

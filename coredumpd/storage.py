@@ -42,6 +42,7 @@ import zstandard
 
 from coredumpd import acl, rawzstd
 from coredumpd.context import CrashContext
+from coredumpd.directout import DirectWriter, open_direct
 from coredumpd.errors import StorageError
 from coredumpd.vacuum import read_fs_space, resolve_keep_free
 from coredumpd.writeback import WriteBehind
@@ -82,6 +83,9 @@ RLIM_INFINITY = (1 << 64) - 1
 FILE_MODE = 0o640
 #: try O_TMPFILE first; tests turn this off to exercise the ``.#core…`` fallback
 USE_O_TMPFILE = True
+#: write zstd frames with O_DIRECT where the file system allows (:mod:`coredumpd.directout`);
+#: tests turn this off to exercise the page-cache path
+USE_O_DIRECT = True
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _ZERO_BLOCK = bytes(SPARSE_BLOCK)
 
@@ -360,8 +364,10 @@ class _ZstdSink:
     one repeated byte becomes RLE blocks in a raw frame, without a compressor pass.
     """
 
-    def __init__(self, fd: int, level: int) -> None:
+    def __init__(self, fd: int, level: int, direct: DirectWriter | None = None) -> None:
         self.fd = fd
+        #: writes the file past the page cache (:mod:`coredumpd.directout`); else write(2)
+        self.direct = direct
         self.size = 0
         self.frames = 0
         self._compressors = {
@@ -397,14 +403,26 @@ class _ZstdSink:
             self._out(part)
 
     def splice(self, pipe: int, budget: int) -> rawzstd.Spliced:
-        """Up to ``budget`` bytes moved from ``pipe`` into a raw frame by splice(2)."""
+        """Up to ``budget`` bytes moved from ``pipe`` into a raw frame: by splice(2), or read
+        straight into the direct writer's buffers."""
         self._frame(RAW)
-        spliced = rawzstd.splice_blocks(pipe, self.fd, budget)
+        if self.direct is not None:
+            spliced = rawzstd.read_blocks(pipe, self.direct, budget)
+        else:
+            spliced = rawzstd.splice_blocks(pipe, self.fd, budget)
         self.size = spliced.end
         return spliced
 
     def finish(self) -> None:
+        """End the last frame; with a direct writer, write its rest and cut the file."""
         self._frame(None)
+        if self.direct is not None:
+            self.direct.close()
+
+    def abort(self) -> None:
+        """The file is thrown away: stop the direct writer, if any, without writing."""
+        if self.direct is not None:
+            self.direct.abort()
 
     def _frame(self, kind: int | str | None) -> zstandard.ZstdCompressionObj | None:
         """The compressor of a frame of ``kind`` (a level, :data:`RAW`), ending the current
@@ -426,7 +444,10 @@ class _ZstdSink:
 
     def _out(self, data: bytes | memoryview) -> int:
         if data:
-            _write_all(self.fd, data)
+            if self.direct is not None:
+                self.direct.write(data)
+            else:
+                _write_all(self.fd, data)
             self.size += len(data)
         return len(data)
 
@@ -645,11 +666,14 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
 def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, source: _Source,
            name: str, expected: int | None, limits: StorageLimits,
            rlimit: int | None, eof: Callable[[], None]) -> StoredCore:
-    zstd = _ZstdSink(temp.fd, limits.level) if limits.compress else None
+    # zstd frames go past the page cache where the file system lets them (a sparse file's
+    # holes need lseek, so it is written through the page cache)
+    direct = open_direct(temp.fd) if limits.compress and USE_O_DIRECT else None
+    zstd = _ZstdSink(temp.fd, limits.level, direct) if limits.compress else None
     sink: _Sink = zstd if zstd is not None else _SparseSink(temp.fd)
-    # a piped stream into zstd frames: incompressible stretches are spliced as raw blocks
+    # a piped stream into zstd frames: incompressible stretches go in as raw blocks
     pipe = source.pipe_fd if zstd is not None else None
-    behind = WriteBehind(temp.fd)
+    behind = WriteBehind(temp.fd, enabled=direct is None)
     max_keep, limit_name = _keep_limit(limits, rlimit)
     kept = 0
     dropped: str | None = None  # set when the file is abandoned: nothing will be stored
@@ -659,6 +683,8 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
         nonlocal dropped
         dropped = reason
         behind.close()
+        if zstd is not None:
+            zstd.abort()
         temp.discard()  # give the space back at once
 
     def oversize() -> str | None:
@@ -728,6 +754,8 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
                 drop(_write_failure(err))
     finally:
         behind.close(drain=dropped is None)
+        if zstd is not None:
+            zstd.abort()  # after finish(), nothing is left to stop; after an error, its thread
     received = len(head) + reader.received  # the reader counts spliced bytes too
     if reader.error is not None:
         why = getattr(reader.error, "strerror", None) or str(reader.error)

@@ -52,9 +52,9 @@ class WriteBehind:
     where the file system or libc cannot (the first refusal turns it off). :meth:`close`
     before the fd is closed."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, enabled: bool = True) -> None:
         self.fd = fd
-        self.enabled = _SYNC_FILE_RANGE is not None and hasattr(os, "posix_fadvise")
+        self.enabled = enabled and _SYNC_FILE_RANGE is not None and hasattr(os, "posix_fadvise")
         self._started = 0  # writeback was started for [0, _started)
         self._dropped = 0  # pages of [0, _dropped) were offered back
         self._target = 0

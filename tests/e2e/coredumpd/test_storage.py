@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +31,7 @@ from tests.support.compile import Compiler
 from tests.support.crash import crash_to_core_file, wait_until
 from tests.support.sysctl import crash_sysctls, e2e_unavailable_reason
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("write_path")]
 
 REPO = Path(__file__).resolve().parents[3]
 G = 1 << 30
@@ -402,17 +401,6 @@ DISK_FULL = textwrap.dedent("""
                       "received": stored.received, "drained": not t.is_alive(),
                       "left": os.listdir(directory), "free": os.statvfs(directory).f_bfree}))
 """)
-
-
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[tuple[list[str], Path]]:
-    """A command prefix that runs in a private mount namespace with a 1 MiB tmpfs at the
-    returned directory (gone with the namespace, whatever happens)."""
-    directory = tmp_path / "tiny"
-    directory.mkdir()
-    prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-              f'mount -t tmpfs -o size=1m tmpfs "{directory}" && exec "$@"', "sh"]
-    yield prefix, directory
 
 
 def test_disk_full_gives_state_none_and_drains(tiny_tmpfs: tuple[list[str], Path]) -> None:

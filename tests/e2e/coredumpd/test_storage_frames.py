@@ -21,7 +21,7 @@ from coredumpd.journal import build_entry, send_entry
 from coredumpd.storage import ZSTD_MAGIC, StorageLimits, open_core, store_core
 from tests.e2e.coredumpd.test_storage import Feeder, make_context
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("write_path")]
 
 MIB = 1 << 20
 BIG = StorageLimits(process_size_max=1 << 40, external_size_max=1 << 40, keep_free=0)

@@ -1,0 +1,150 @@
+"""Writing a file past the page cache: ``O_DIRECT`` from aligned buffers, on a thread of its own.
+
+A stored core is written once and seldom read. Through the page cache, every page of it is
+a page taken fresh (on these VMs each one costs a host fault: free page reporting has handed
+idle memory back to the host), then written back and dropped (:mod:`coredumpd.writeback`).
+With ``O_DIRECT`` the bytes go from our buffers to the device, the page cache is not
+touched, and a core is on the disk by the time its last byte is written (the fsync only
+settles metadata). Measured on a real 1 GiB random crash in pipe mode, helper reading the
+pipe: 0.69-0.96 s until the kernel let go, against 0.82-1.16 s splicing into the page cache
+with write-behind, and 0.37-0.91 s for ``cat > /dev/null``.
+
+The caller fills :data:`BUFFERS` buffers of :data:`SEGMENT` bytes (:meth:`DirectWriter.write`,
+or :meth:`~DirectWriter.reserve` and :meth:`~DirectWriter.commit` to read straight into
+one); each full buffer goes to the writer thread, which writes it at its aligned offset while
+the caller fills the next. :meth:`~DirectWriter.close` writes the last one padded to the
+alignment and cuts the file to its size. A write error (a full disk) stops the thread and is
+raised by the caller's next call. Where the file system refuses ``O_DIRECT``,
+:func:`open_direct` says so and the caller writes through the page cache.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import mmap
+import os
+import queue
+import stat
+import threading
+
+#: bytes per buffer, and per write(2) to the device
+SEGMENT = 2 << 20
+#: buffers in flight: one filled by the caller, the others queued or being written
+BUFFERS = 3
+#: offsets and sizes of direct writes are multiples of this (a page: every block device's
+#: logical block size divides it)
+ALIGN = 4096
+
+
+def open_direct(fd: int) -> DirectWriter | None:
+    """A writer for ``fd`` (a new, empty regular file) with ``O_DIRECT`` set on it; ``None``
+    when the file system refuses it, or ``fd`` is no regular file (on a pipe the flag means
+    packet mode): the fd is left as it was."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        return None
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT)
+    except OSError as err:
+        if err.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return None
+        raise
+    return DirectWriter(fd, flags)
+
+
+class DirectWriter:
+    """Appends to a file opened for ``O_DIRECT`` (:func:`open_direct`); ``size`` counts the
+    bytes written so far (the file's final size)."""
+
+    def __init__(self, fd: int, flags: int) -> None:
+        self.fd = fd
+        self.size = 0
+        self._flags = flags  # without O_DIRECT, restored by close()
+        self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
+        self._full: queue.SimpleQueue[tuple[mmap.mmap, int, int] | None] = queue.SimpleQueue()
+        for _ in range(BUFFERS):
+            self._free.put(mmap.mmap(-1, SEGMENT))
+        self._buf: mmap.mmap | None = self._free.get()
+        self._fill = 0  # bytes in _buf
+        self._offset = 0  # file offset of _buf's first byte
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="direct-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            with self.reserve(len(view)) as room:
+                n = len(room)
+                room[:] = view[:n]
+            self.commit(n)
+            view = view[n:]
+
+    def reserve(self, most: int) -> memoryview:
+        """Room for up to ``most`` bytes in the current buffer (never empty); fill it, release
+        the view, then :meth:`commit` what was filled."""
+        self._raise()
+        assert self._buf is not None, "closed"
+        if self._fill == SEGMENT:
+            self._hand_over()
+        return memoryview(self._buf)[self._fill:self._fill + min(most, SEGMENT - self._fill)]
+
+    def commit(self, n: int) -> None:
+        """``n`` bytes of the last :meth:`reserve` are the file's next bytes."""
+        self._fill += n
+        self.size += n
+        if self._fill == SEGMENT:
+            self._hand_over()
+
+    def close(self) -> None:
+        """Write the rest, wait for the thread, cut the file to :attr:`size` and clear
+        ``O_DIRECT``. Raises the first write error."""
+        if self._buf is None:
+            self._raise()
+            return
+        buf, fill = self._buf, self._fill
+        self._buf = None
+        if fill:
+            padded = -(-fill // ALIGN) * ALIGN
+            buf[fill:padded] = bytes(padded - fill)
+            self._full.put((buf, padded, self._offset))
+        self._stop()
+        self._raise()
+        os.ftruncate(self.fd, self.size)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, self._flags)
+
+    def abort(self) -> None:
+        """Stop without writing what is left (the file is being thrown away)."""
+        self._buf = None
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._full.put(None)
+            self._thread.join()
+
+    def _hand_over(self) -> None:
+        assert self._buf is not None
+        self._full.put((self._buf, SEGMENT, self._offset))
+        self._offset += SEGMENT
+        self._fill = 0
+        self._buf = self._free.get()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._full.get()) is not None:
+            buf, n, offset = item
+            if self._error is None:
+                try:
+                    with memoryview(buf) as view:
+                        done = 0
+                        while done < n:
+                            done += os.pwrite(self.fd, view[done:n], offset + done)
+                except OSError as err:
+                    self._error = err
+            self._free.put(buf)

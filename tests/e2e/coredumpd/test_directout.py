@@ -1,0 +1,93 @@
+"""The O_DIRECT writer on real file systems: exact bytes and size whatever the write sizes,
+nothing left in the page cache, refusals where O_DIRECT cannot be, a full disk raised."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coredumpd.directout import ALIGN, SEGMENT, open_direct
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_bytes_and_size_are_exact_and_skip_the_page_cache() -> None:
+    # /tmp may be a tmpfs: the state directory's file system (ext4 here) is the real case
+    path = Path("/var/tmp") / f"directout-test-{os.getpid()}"
+    rng = random.Random(7)
+    data = rng.randbytes(3 * SEGMENT + 12345)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        writer = open_direct(fd)
+        assert writer is not None
+        pos = 0
+        while pos < len(data):
+            n = rng.choice([1, 3, 4095, 4096, 70_000, SEGMENT - 1, SEGMENT + 5])
+            if rng.random() < 0.5:
+                writer.write(data[pos:pos + n])
+                pos = min(pos + n, len(data))
+            else:  # in place, as rawzstd.read_blocks reads a pipe
+                with writer.reserve(n) as room:
+                    got = min(len(room), len(data) - pos)
+                    room[:got] = data[pos:pos + got]
+                writer.commit(got)
+                pos += got
+        assert writer.size == len(data)
+        writer.close()
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT  # handed back as it came
+        assert os.fstat(fd).st_size == len(data)
+        if shutil.which("fincore"):
+            out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES",
+                                  str(path)], capture_output=True, text=True, check=True)
+            assert int(out.stdout.split()[0]) <= ALIGN  # at most the ftruncated tail's page
+        assert path.read_bytes() == data
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def test_no_o_direct_for_pipes_and_refusing_file_systems() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        assert open_direct(write_end) is None  # on a pipe O_DIRECT is packet mode
+        assert not fcntl.fcntl(write_end, fcntl.F_GETFL) & os.O_DIRECT
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    fd = os.open("/proc/self/status", os.O_RDONLY)  # procfs: no O_DIRECT
+    try:
+        assert open_direct(fd) is None
+    finally:
+        os.close(fd)
+
+
+FULL = """
+import os, sys
+from coredumpd.directout import SEGMENT, open_direct
+fd = os.open(os.path.join(sys.argv[1], "f"), os.O_RDWR | os.O_CREAT, 0o600)
+writer = open_direct(fd)
+try:
+    for _ in range(8):
+        writer.write(bytes(range(256)) * (SEGMENT // 256))
+    writer.close()
+except OSError as err:
+    print(err.errno)
+"""
+
+
+def test_a_full_disk_is_raised(tiny_tmpfs: tuple[list[str], Path]) -> None:
+    prefix, directory = tiny_tmpfs
+    out = subprocess.run([*prefix, sys.executable, "-c", FULL, str(directory)],
+                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(errno.ENOSPC)
