@@ -5,9 +5,10 @@ a page taken fresh (on these VMs each one costs a host fault: free page reportin
 idle memory back to the host), then written back and dropped (:mod:`coredumpd.writeback`).
 With ``O_DIRECT`` the bytes go from our buffers to the device, the page cache is not
 touched, and a core is on the disk by the time its last byte is written (the fsync only
-settles metadata). Measured on a real 1 GiB random crash in pipe mode, helper reading the
-pipe: 0.69-0.96 s until the kernel let go, against 0.82-1.16 s splicing into the page cache
-with write-behind, and 0.37-0.91 s for ``cat > /dev/null``.
+settles metadata). Measured with ``bench/bench_pipeline.py`` on a 1 GiB random crash: the
+daemon's receive step took 587-932 ms (9 trials), against 1111-1479 ms splicing into the
+page cache with write-behind minutes before; the device itself takes 0.5-0.8 s a GiB of
+``O_DIRECT`` writes here at any queue depth or write size, the floor of storing them.
 
 The caller fills :data:`BUFFERS` buffers of :data:`SEGMENT` bytes (:meth:`DirectWriter.write`,
 or :meth:`~DirectWriter.reserve` and :meth:`~DirectWriter.commit` to read straight into

@@ -17,8 +17,10 @@ Limits follow systemd-coredump (``save_external_coredump``): bytes beyond
 file bigger than ``ExternalSizeMax`` on disk is not stored at all; ``RLIMIT_CORE`` below a
 page disables storage. Publishing: mode 0640 root:root, a read ACL for the crashing user
 when safe (:mod:`coredumpd.acl`), ``user.coredump.*`` xattrs, fsync, link without
-clobbering, fsync of the directory. While the file is written its page cache is kept small
-(:mod:`coredumpd.writeback`), so the fsync has little left to do.
+clobbering, fsync of the directory. zstd frames are written past the page cache
+(``O_DIRECT``, :mod:`coredumpd.directout`) where the file system allows it; otherwise, and
+for sparse files, the page cache is kept small while the file is written
+(:mod:`coredumpd.writeback`). Either way the fsync has little left to do.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ PROBE_EVERY = 16
 #: chunks smaller than this do not change the level (too few bytes to judge)
 MIN_JUDGED = 64 << 10
 #: bytes read at the start of each chunk of a piped stream to judge it: when they do not
-#: compress (level 1, :data:`INCOMPRESSIBLE`), the rest of the chunk is spliced as raw blocks
+#: compress (level 1, :data:`INCOMPRESSIBLE`), the rest of the chunk goes in as raw blocks
 SAMPLE = 64 << 10
 #: bytes spliced after one sample at most: the first incompressible sample lets the chunk
 #: through, each following one twice as much, up to this (compressible bytes after random

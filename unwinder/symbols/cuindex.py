@@ -7,6 +7,7 @@ on the first miss. Top DIEs are read with pyelftools.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from unwinder.errors import SymbolError
@@ -38,6 +39,34 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def unit_offsets(info: bytes, little_endian: bool) -> list[int]:
+    """Where each unit of ``info`` (a ``.debug_info``) starts: each header's initial length
+    (32-bit, or ``0xffffffff`` and a 64-bit one) leads to the next, as pyelftools' walk does.
+
+    :raises SymbolError: more than :data:`MAX_CUS` units, or a length running past the end.
+    """
+    order = "<" if little_endian else ">"
+    offsets: list[int] = []
+    pos, size = 0, len(info)
+    while pos < size:
+        if len(offsets) >= MAX_CUS:
+            raise SymbolError(f"more than {MAX_CUS} compilation units")
+        if pos + 4 > size:
+            raise SymbolError(f"unit header at {pos:#x} truncated")
+        (length,) = struct.unpack_from(order + "I", info, pos)
+        header = 4
+        if length == 0xFFFFFFFF:
+            if pos + 12 > size:
+                raise SymbolError(f"unit header at {pos:#x} truncated")
+            (length,) = struct.unpack_from(order + "Q", info, pos + 4)
+            header = 12
+        offsets.append(pos)
+        pos += header + length
+    if pos > size:
+        raise SymbolError(f"the unit at {offsets[-1]:#x} runs past .debug_info")
+    return offsets
+
+
 class CUIndex:
     """Address → CU lookup over one file's DWARF."""
 
@@ -59,14 +88,10 @@ class CUIndex:
         return self._fallback.find(address)
 
     def iter_cu_offsets(self) -> list[int]:
-        """Offsets of every CU, in section order."""
-        with guard("DWARF compilation units"):
-            out = []
-            for cu in self.dwarf.dwarfinfo.iter_CUs():
-                out.append(cu.cu_offset)
-                if len(out) > MAX_CUS:
-                    raise SymbolError(f"more than {MAX_CUS} compilation units")
-            return out
+        """Offsets of every unit in ``.debug_info``, in section order, from their lengths
+        alone: pyelftools' ``iter_CUs`` parses and keeps every CU (and its abbreviation table)
+        on the way, 4.5 MiB of libc6-dbg's 2,000 CUs for a list of numbers."""
+        return unit_offsets(self.dwarf.get("info") or b"", self.dwarf.little_endian)
 
     def info(self, cu_offset: int) -> CUInfo:
         """The top-DIE facts of the CU at ``cu_offset``."""
