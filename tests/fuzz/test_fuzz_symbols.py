@@ -4,6 +4,7 @@ mangled names. Only UnwindError may escape, and nothing may hang."""
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from io import BytesIO
 from pathlib import Path
@@ -14,7 +15,7 @@ from elftools.elf.elffile import ELFFile
 from tests.unit.symbols.programs import INLINE_CXX, build_c, function_ranges
 from unwinder.errors import UnwindError
 from unwinder.symbols import ModuleSymbols, demangle
-from unwinder.symbols.cache import Kind, decode_parts, framed_parts
+from unwinder.symbols.cache import Kind, SymbolCache, decode_parts, framed_parts
 from unwinder.symbols.lineprog import decode_line_program, parse_line_header
 from unwinder.symbols.linetable import LineTable
 from unwinder.symbols.sections import read_section
@@ -102,11 +103,19 @@ def test_fuzz_debug_line(program: Path) -> None:
     assert _fuzz(target, random.Random(2)) > 20
 
 
-def test_fuzz_whole_elf(program: Path) -> None:
+@pytest.mark.parametrize("cached", [False, True], ids=["per-CU", "whole-table"])
+def test_fuzz_whole_elf(program: Path, cached: bool, tmp_path: Path) -> None:
+    """Without a cache, line programs are decoded per CU; with one, the whole table is built
+    from every unit (their offsets from the initial lengths) and stored, a fresh cache each
+    case."""
     image = program.read_bytes()
     ranges = list(function_ranges(program).values())
 
     def target(rng: random.Random) -> None:
+        cache = None
+        if cached:
+            shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+            cache = SymbolCache(tmp_path / "cache")
         data = bytearray(image)
         for _ in range(rng.randint(1, 30)):  # spread damage over the whole file
             pos = rng.randrange(len(data))
@@ -115,7 +124,7 @@ def test_fuzz_whole_elf(program: Path) -> None:
             elf = ELFFile(BytesIO(bytes(data)))
         except Exception:  # noqa: BLE001 - the caller's ELFFile() is not ours to judge
             return
-        module = ModuleSymbols.load(elf, path=None, build_id=None)
+        module = ModuleSymbols.load(elf, path=None, build_id=None, cache=cache)
         for _ in range(8):
             start, end = rng.choice(ranges)
             frames = module.describe(rng.randrange(start, end))
