@@ -42,7 +42,7 @@ Measures, median of ``--reps`` runs:
 
 Run as root (takes the core_pattern flock per handler, restores everything):
 
-    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--only coredumpd,limit,…] [--programs random,…] [--trials]
+    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--only coredumpd,limit,…] [--programs random,…] [--gib 1] [--trials]
 """
 
 from __future__ import annotations
@@ -554,10 +554,19 @@ def main() -> int:
     parser.add_argument("--programs", default="",
                         help="comma-separated words: run only the programs whose name holds one "
                              "(e.g. random,threads)")
+    parser.add_argument("--gib", type=int, default=1,
+                        help="size of the random and constant programs, in GiB (memory must "
+                             "not grow with it: the RSS goal holds at any core size)")
     parser.add_argument("--trials", action="store_true",
                         help="also print every trial (the first crash of a daemon runs with a "
                              "cold symbol cache)")
     args = parser.parse_args()
+    if args.gib != 1:
+        sized = {(f"{args.gib} GiB {a[0]}" if n.startswith("1 GiB") else n):
+                 ((a[0], str(args.gib << 10), a[2]) if n.startswith("1 GiB") else a)
+                 for n, a in PROGRAMS.items()}
+        PROGRAMS.clear()
+        PROGRAMS.update(sized)
     if args.programs:
         words = args.programs.split(",")
         for name in [n for n in PROGRAMS if not any(w in n for w in words)]:
