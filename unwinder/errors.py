@@ -54,6 +54,11 @@ class CfiError(UnwindError):
         super().__init__(f"bad call frame information{where}: {reason}")
 
 
+class SectionError(UnwindError):
+    """An ELF section's compressed bytes cannot be inflated (unknown compression, corrupt
+    data, a size other than its header declares). Readers turn it into their own kind."""
+
+
 class SymbolError(UnwindError):
     """Symbol tables, DWARF line programs or debug information entries are malformed.
 

@@ -17,7 +17,7 @@ Modules, one concept each:
 - :mod:`~unwinder.cfi.entries` -- CIE/FDE headers; :mod:`~unwinder.cfi.program` -- CFA
   programs;
 - :mod:`~unwinder.cfi.pointers`, :mod:`~unwinder.leb128` (shared with the symbols) -- encoded values;
-- :mod:`~unwinder.cfi.elfsource`, :mod:`~unwinder.cfi.decompress` -- getting the bytes.
+- :mod:`~unwinder.cfi.elfsource` (and :mod:`unwinder.elfcompress`) -- getting the bytes.
 
 Names are imported from their modules on first use (PEP 562).
 """

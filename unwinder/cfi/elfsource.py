@@ -16,10 +16,10 @@ from typing import Any, NamedTuple
 
 from elftools.common.exceptions import ELFError
 
-from unwinder.cfi.decompress import SHF_COMPRESSED, decompress_section, decompress_zdebug
 from unwinder.cfi.hdr import EhFrameHdr, parse_eh_frame_hdr
 from unwinder.cfi.section import FrameSection
-from unwinder.errors import CfiError
+from unwinder.elfcompress import SHF_COMPRESSED, decompress_section, decompress_zdebug
+from unwinder.errors import CfiError, SectionError
 from unwinder.log import LazyLogger
 
 log = LazyLogger(__name__)
@@ -221,15 +221,18 @@ class _Image:
 
     def debug_frame(self) -> FrameSection | None:
         header = self.section_header(".debug_frame")
-        if header is not None:
-            data = self.read(header.sh_offset, header.sh_size)
-            if header.sh_flags & SHF_COMPRESSED:
-                data = decompress_section(data, elfclass=self.address_size * 8,
-                                          big_endian=self.big_endian, name=".debug_frame")
-        else:
-            header = self.section_header(".zdebug_frame")
-            if header is None:
-                return None
-            data = decompress_zdebug(self.read(header.sh_offset, header.sh_size),
-                                     name=".zdebug_frame")
+        try:
+            if header is not None:
+                data = self.read(header.sh_offset, header.sh_size)
+                if header.sh_flags & SHF_COMPRESSED:
+                    data = decompress_section(data, elfclass=self.address_size * 8,
+                                              big_endian=self.big_endian, name=".debug_frame")
+            else:
+                header = self.section_header(".zdebug_frame")
+                if header is None:
+                    return None
+                data = decompress_zdebug(self.read(header.sh_offset, header.sh_size),
+                                         name=".zdebug_frame")
+        except SectionError as err:
+            raise CfiError(str(err)) from err
         return self.frame_section(".debug_frame", data, 0, is_eh=False)

@@ -2,23 +2,21 @@
 
 Our own, on ``struct``: the section header table is read in one piece (pyelftools parses each
 header through construct and builds every section object, ``.gnu.hash`` tables included, on the
-first ``get_section_by_name``), and reading and decompression are ours because pyelftools 0.33
-raises on ``ELFCOMPRESS_ZSTD`` (binutils >= 2.40 ``--compress-debug-sections=zstd``) and
-decompresses again on every ``data()`` call. The ELF header (``e_shoff``, extended numbering)
+first ``get_section_by_name``), and reading and decompression (:mod:`unwinder.elfcompress`)
+are ours because pyelftools 0.33 raises on ``ELFCOMPRESS_ZSTD`` (binutils >= 2.40
+``--compress-debug-sections=zstd``) and decompresses again on every ``data()`` call. The ELF header (``e_shoff``, extended numbering)
 comes from :class:`~unwinder.elffile.ElfFile` (ours) or pyelftools' ``ELFFile``. The declared
 size is checked and capped so a corrupt header cannot ask for gigabytes.
 """
 
 from __future__ import annotations
 
-import struct
 import weakref
-import zlib
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from unwinder.elfcompress import SHF_COMPRESSED, decompress_section, decompress_zdebug
 from unwinder.elffile import SHDR, SectionHeader
-from unwinder.errors import SymbolError
+from unwinder.errors import SectionError, SymbolError
 from unwinder.symbols.elfguard import guard
 
 if TYPE_CHECKING:
@@ -27,14 +25,7 @@ if TYPE_CHECKING:
 #: refuse to inflate a single section beyond this many bytes
 MAX_SECTION_SIZE = 1 << 30
 
-SHF_COMPRESSED = 0x800
 SHT_NOBITS = 8
-
-
-class ELFCOMPRESS(IntEnum):
-    ZLIB = 1
-    ZSTD = 2
-
 
 #: (headers in table order, section name -> header), per open file
 _HEADERS: weakref.WeakKeyDictionary[ELFFile, tuple[tuple[SectionHeader, ...], dict[str, SectionHeader]]] = \
@@ -107,54 +98,19 @@ def read_section(elffile: ELFFile, name: str) -> bytes | None:
     ``.text`` in separate debug files).
     """
     header = section_header(elffile, name)
-    if header is None and name.startswith(".debug_"):
-        header = section_header(elffile, ".z" + name[1:])
-        if header is not None:
-            return _gnu_zdebug(read_raw(elffile, header.sh_offset, header.sh_size, name), name)
-    if header is None or header.sh_type == SHT_NOBITS:
-        return None
-    data = read_raw(elffile, header.sh_offset, header.sh_size, name)
-    if header.sh_flags & SHF_COMPRESSED:
-        return _decompress(data, elffile.elfclass, elffile.little_endian, name)
-    return data
-
-
-def _decompress(data: bytes, elfclass: int, little_endian: bool, name: str) -> bytes:
-    order = "<" if little_endian else ">"
-    chdr = struct.Struct(order + ("IIQQ" if elfclass == 64 else "III"))
-    if len(data) < chdr.size:
-        raise SymbolError(f"{name}: compression header truncated")
-    ch_type, _, ch_size = chdr.unpack_from(data)[:3]
-    if ch_size > MAX_SECTION_SIZE:
-        raise SymbolError(f"{name}: declared size {ch_size:#x} too large")
-    body = data[chdr.size:]
-    if ch_type == ELFCOMPRESS.ZLIB:
-        with guard(f"{name}: zlib"):
-            out = zlib.decompressobj().decompress(body, ch_size)
-    elif ch_type == ELFCOMPRESS.ZSTD:
-        import zstandard  # only for zstd-compressed sections
-
-        try:
-            dctx = zstandard.ZstdDecompressor()
-            out = dctx.decompressobj().decompress(body)[:ch_size + 1]
-        except zstandard.ZstdError as err:
-            raise SymbolError(f"{name}: zstd: {err}") from err
-    else:
-        raise SymbolError(f"{name}: unknown compression type {ch_type}")
-    if len(out) != ch_size:
-        raise SymbolError(f"{name}: decompressed to {len(out)} bytes, header says {ch_size}")
-    return out
-
-
-def _gnu_zdebug(data: bytes, name: str) -> bytes:
-    """The pre-SHF_COMPRESSED GNU format: ``"ZLIB"``, big-endian u64 size, zlib stream."""
-    if len(data) < 12 or data[:4] != b"ZLIB":
-        raise SymbolError(f".z{name[1:]}: bad ZLIB header")
-    (size,) = struct.unpack_from(">Q", data, 4)
-    if size > MAX_SECTION_SIZE:
-        raise SymbolError(f".z{name[1:]}: declared size {size:#x} too large")
-    with guard(f".z{name[1:]}: zlib"):
-        out = zlib.decompressobj().decompress(data[12:], size)
-    if len(out) != size:
-        raise SymbolError(f".z{name[1:]}: decompressed to {len(out)} bytes, header says {size}")
-    return out
+    try:
+        if header is None and name.startswith(".debug_"):
+            zname = ".z" + name[1:]
+            header = section_header(elffile, zname)
+            if header is not None:
+                return decompress_zdebug(read_raw(elffile, header.sh_offset, header.sh_size,
+                                                  zname), name=zname)
+        if header is None or header.sh_type == SHT_NOBITS:
+            return None
+        data = read_raw(elffile, header.sh_offset, header.sh_size, name)
+        if header.sh_flags & SHF_COMPRESSED:
+            return decompress_section(data, elfclass=elffile.elfclass,
+                                      big_endian=not elffile.little_endian, name=name)
+        return data
+    except SectionError as err:
+        raise SymbolError(str(err)) from err

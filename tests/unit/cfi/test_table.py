@@ -2,15 +2,12 @@
 
 import io
 import struct
-import zlib
 
 import pytest
-import zstandard
 from elftools.elf.elffile import ELFFile
 
 from tests.unit.cfi.cfi_builder import FrameBuilder, eh_frame_hdr
 from unwinder.cfi import CfiTable
-from unwinder.cfi.decompress import decompress_section, decompress_zdebug
 from unwinder.cfi.elfsource import FrameSections
 from unwinder.cfi.hdr import build_hdr_index, parse_eh_frame_hdr
 from unwinder.cfi.section import FrameSection
@@ -167,35 +164,3 @@ def test_from_elf_sectionless_memory_image():
 def test_from_elf_without_anything():
     assert CfiTable.from_elf(ELFFile(io.BytesIO(memory_image(with_hdr=False))),
                              arch="x86_64") is None
-
-
-def test_decompress_zlib_zstd_zdebug():
-    payload = debug_frame_bytes(FUNCS)
-    head64 = struct.pack("<IIQQ", 1, 0, len(payload), 8)
-    assert decompress_section(head64 + zlib.compress(payload), elfclass=64, big_endian=False,
-                              name="x") == payload
-    head64 = struct.pack("<IIQQ", 2, 0, len(payload), 8)
-    zstd = zstandard.ZstdCompressor().compress(payload)
-    assert decompress_section(head64 + zstd, elfclass=64, big_endian=False,
-                              name="x") == payload
-    head32 = struct.pack("<III", 1, len(payload), 4)
-    assert decompress_section(head32 + zlib.compress(payload), elfclass=32, big_endian=False,
-                              name="x") == payload
-    zdebug = b"ZLIB" + struct.pack(">Q", len(payload)) + zlib.compress(payload)
-    assert decompress_zdebug(zdebug, name="x") == payload
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"\x01\x00",  # truncated header
-        struct.pack("<IIQQ", 3, 0, 10, 8) + b"x",  # unknown type
-        struct.pack("<IIQQ", 1, 0, 10, 8) + b"garbage",  # corrupt zlib
-        struct.pack("<IIQQ", 2, 0, 10, 8) + b"garbage",  # corrupt zstd
-        struct.pack("<IIQQ", 1, 0, 2**40, 8) + zlib.compress(b"x"),  # absurd size
-        struct.pack("<IIQQ", 1, 0, 100, 8) + zlib.compress(b"x"),  # size mismatch
-    ],
-)
-def test_decompress_errors(raw):
-    with pytest.raises(CfiError):
-        decompress_section(raw, elfclass=64, big_endian=False, name="x")
