@@ -19,6 +19,8 @@ from elftools.common.exceptions import ELFError
 from unwinder.cfi.hdr import EhFrameHdr, parse_eh_frame_hdr
 from unwinder.cfi.section import FrameSection
 from unwinder.elfcompress import SHF_COMPRESSED, decompress_section, decompress_zdebug
+from unwinder.elffile import SectionHeader
+from unwinder.elfsections import SHT_NOBITS, section_header
 from unwinder.errors import CfiError, SectionError
 from unwinder.log import LazyLogger
 
@@ -76,15 +78,6 @@ class _ProgramHeader(NamedTuple):
     p_filesz: int
 
 
-class _SectionHeader(NamedTuple):
-    sh_type: int
-    sh_flags: int
-    sh_addr: int
-    sh_offset: int
-    sh_size: int
-
-
-_SHT_NOBITS = 8
 _PT_LOAD = 1
 _PT_GNU_EH_FRAME = 0x6474E550
 
@@ -92,10 +85,11 @@ _PT_GNU_EH_FRAME = 0x6474E550
 class _Image:
     """Byte reads from an ELF image, by file offset or by link-time address.
 
-    Program and section headers are unpacked here with ``struct`` rather than through
-    ``iter_segments``/``get_section_by_name``: pyelftools builds every segment and section
-    object on the way, parsing whole dynamic symbol hash tables (95% of the time to open
-    libLLVM). Only the ELF header comes from the file object.
+    Program headers are unpacked here with ``struct``, section headers by
+    :mod:`unwinder.elfsections` (the symboliser's reader: one parsed table per file), rather
+    than through ``iter_segments``/``get_section_by_name``: pyelftools builds every segment
+    and section object on the way, parsing whole dynamic symbol hash tables (95% of the time
+    to open libLLVM). Only the ELF header comes from the file object.
     """
 
     def __init__(self, elffile: Any) -> None:
@@ -107,7 +101,6 @@ class _Image:
         self.stream_size = self.stream.tell()
         self.segments = self._program_headers()
         self.loads = [s for s in self.segments if s.p_type == _PT_LOAD]
-        self._sections: dict[bytes, _SectionHeader] | None = None
 
     def _program_headers(self) -> list[_ProgramHeader]:
         header = self.elf.header
@@ -128,39 +121,6 @@ class _Image:
             result.append(_ProgramHeader(*(fields[j] for j in order)))
         return result
 
-    def _section_headers(self) -> dict[bytes, _SectionHeader]:
-        if self._sections is not None:
-            return self._sections
-        self._sections = {}
-        count = self.elf.num_sections()
-        shoff = self.elf.header.e_shoff
-        if not count or not shoff:
-            return self._sections
-        endian = ">" if self.big_endian else "<"
-        if self.address_size == 8:
-            fmt, size = endian + "IIQQQQIIQQ", 64
-        else:
-            fmt, size = endian + "IIIIIIIIII", 40
-        if count > 0xFFFF or self.elf.header.e_shentsize < size:
-            raise CfiError("implausible section header table")
-        raw = self.read(shoff, count * self.elf.header.e_shentsize)
-        entries = []
-        for i in range(count):
-            at = i * self.elf.header.e_shentsize
-            if at + size > len(raw):
-                break
-            entries.append(struct.unpack_from(fmt, raw, at))
-        strndx = self.elf.get_shstrndx()
-        if strndx >= len(entries):
-            return self._sections
-        strtab = entries[strndx]
-        names = self.read(strtab[4], strtab[5]) if strtab[5] else b""
-        for name, sh_type, flags, addr, offset, sh_size, *_ in entries:
-            end = names.find(b"\0", name)
-            key = names[name:end] if 0 <= name < len(names) and end >= 0 else b""
-            self._sections.setdefault(key, _SectionHeader(sh_type, flags, addr, offset, sh_size))
-        return self._sections
-
     def read(self, offset: int, size: int) -> bytes:
         if offset < 0 or size < 0 or offset >= self.stream_size:
             raise CfiError(f"file range {offset:#x}+{size:#x} outside the image")
@@ -168,9 +128,15 @@ class _Image:
         self.stream.seek(offset)
         return self.stream.read(size)
 
-    def section_header(self, name: str) -> _SectionHeader | None:
-        header = self._section_headers().get(name.encode())
-        if header is None or header.sh_type == _SHT_NOBITS:
+    def section_header(self, name: str) -> SectionHeader | None:
+        """The header of section ``name`` when it has bytes in the file; ``None`` too when the
+        section header table is unreadable (the program headers may still lead to the CFI)."""
+        try:
+            header = section_header(self.elf, name)
+        except SectionError as err:
+            log.debug("section headers unreadable, ignoring them: %s", err)
+            return None
+        if header is None or header.sh_type == SHT_NOBITS:
             return None
         return header
 
