@@ -102,19 +102,30 @@ class LineTable:
         self._extend(*rows)
 
     def _reordered(self, spans: list[tuple[int, int, int, int]]) -> LineTable:
-        """A table of this one's sequences in ``spans`` order; a sequence overlapping the one
-        before it is clipped (its rows below the last address so far are dropped)."""
-        out = LineTable(array("Q"), array("I"), array("I"), array("I"), self.files)
+        """This table with its sequences in ``spans`` order; a sequence overlapping the one
+        before it is clipped (its rows below the last address so far are dropped). Rebuilt
+        one column at a time, each old column let go before the next is built: a second
+        whole table cost libc6-dbg's cold build 6 MiB of its peak."""
+        pieces: list[range | list[int]] = []  # rows to keep, in their new order
         last_end = 0
         for start, _order, begin, end in spans:
             if start >= last_end:  # the whole sequence: its rows are sorted
-                out._extend(*(column[begin:end] for column in self._columns()))
+                rows: range | list[int] = range(begin, end)
             else:
-                kept = [i for i in range(begin, end) if self.addresses[i] >= last_end]
-                out._extend(*([column[i] for i in kept] for column in self._columns()))
-            if out.addresses:
-                last_end = out.addresses[-1]
-        return out
+                rows = [i for i in range(begin, end) if self.addresses[i] >= last_end]
+            if rows:
+                pieces.append(rows)
+                last_end = self.addresses[rows[-1]]
+        for name in ("file_ids", "lines", "columns", "addresses"):  # addresses last: read above
+            column = getattr(self, name)
+            out = array(column.typecode)
+            for rows in pieces:
+                if isinstance(rows, range):
+                    out.extend(column[rows.start:rows.stop])
+                else:
+                    out.extend(column[i] for i in rows)
+            setattr(self, name, out)
+        return self
 
     def lookup(self, address: int) -> SourceLocation | None:
         """The location of the row covering ``address``, ``None`` outside every sequence."""
