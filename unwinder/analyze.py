@@ -25,11 +25,11 @@ from unwinder.modules import FileOpener, Module, ModuleMap, build_module_map, op
 from unwinder.symbols.identity import find_debuglink
 from unwinder.symbols.locate import DebugFileLocator
 from unwinder.symbols.module import ModuleSymbols
+from unwinder.unwind import Unwinder
+from unwinder.unwind_arch import UnwindArch, unwind_arch_for
 
 if TYPE_CHECKING:
     from unwinder.symbols.apart import ChildUsage
-from unwinder.unwind import Unwinder
-from unwinder.unwind_arch import UnwindArch, unwind_arch_for
 
 
 class UnwindOptions(NamedTuple):

@@ -56,6 +56,19 @@ def test_the_child_fills_the_cache_with_the_same_answers(tmp_path: Path) -> None
     assert any(e[0].function for e in expected)
 
 
+def test_the_parents_file_offset_is_left_alone(tmp_path: Path) -> None:
+    """The child gets the parent's descriptor; reading through it must not move the offset
+    under the parent's buffered reader (which reads on from where it left the file)."""
+    expected = LIBC.read_bytes()[:1 << 20]
+    with open(LIBC, "rb") as handle:
+        assert handle.read(100) == expected[:100]  # the buffer is filled, the offset moved
+        usage = describe_apart([ColdModule(handle.fileno(), str(LIBC), None,
+                                           tuple(_defined_functions(LIBC, 5)))],
+                               tmp_path / "cache", DebugFileLocator(debuginfod_urls=[]))
+        assert usage.error is None, usage
+        assert handle.read(len(expected) - 100) == expected[100:]
+
+
 def test_a_hung_child_is_killed_at_its_deadline(tmp_path: Path) -> None:
     with open(LIBC, "rb") as handle:
         usage = describe_apart([ColdModule(handle.fileno(), str(LIBC), None, (0x1000,))],
