@@ -70,7 +70,7 @@ def _section_table(elffile: ELFFile, what: str) -> tuple[tuple[SectionHeader, ..
 
 def _read_headers(elffile: ELFFile) -> tuple[tuple[SectionHeader, ...], dict[str, SectionHeader]]:
     count = elffile.num_sections()
-    if not count:
+    if not count or not elffile["e_shoff"]:  # e_shoff 0: no table, whatever e_shnum says
         return (), {}
     layout = SHDR[(elffile.elfclass, elffile.little_endian)]
     entsize = elffile["e_shentsize"]
