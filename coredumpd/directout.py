@@ -16,18 +16,23 @@ one); each full buffer goes to the writer thread, which writes it at its aligned
 the caller fills the next. :meth:`~DirectWriter.close` writes the last one padded to the
 alignment and cuts the file to its size. A write error (a full disk) stops the thread and is
 raised by the caller's next call. Where the file system refuses ``O_DIRECT``,
-:func:`open_direct` says so and the caller writes through the page cache.
+:func:`open_direct` says so and the caller writes through the page cache; where it takes the
+flag but refuses a write (EINVAL: it wants a larger alignment), the writer clears the flag
+and goes on through the page cache.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import mmap
 import os
 import queue
 import stat
 import threading
+
+log = logging.getLogger(__name__)
 
 #: bytes per buffer, and per write(2) to the device
 SEGMENT = 2 << 20
@@ -61,6 +66,8 @@ class DirectWriter:
     def __init__(self, fd: int, flags: int) -> None:
         self.fd = fd
         self.size = 0
+        #: still writing with O_DIRECT (a refused write turns it off: :meth:`_write_at`)
+        self.direct = True
         self._flags = flags  # without O_DIRECT, restored by close()
         self._free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
         self._full: queue.SimpleQueue[tuple[mmap.mmap, int, int] | None] = queue.SimpleQueue()
@@ -143,9 +150,22 @@ class DirectWriter:
             if self._error is None:
                 try:
                     with memoryview(buf) as view:
-                        done = 0
-                        while done < n:
-                            done += os.pwrite(self.fd, view[done:n], offset + done)
+                        self._write_at(view, n, offset)
                 except OSError as err:
                     self._error = err
             self._free.put(buf)
+
+    def _write_at(self, view: memoryview, n: int, offset: int) -> None:
+        done = 0
+        while done < n:
+            try:
+                done += os.pwrite(self.fd, view[done:n], offset + done)
+            except OSError as err:
+                # the file system took the flag but refuses the write (an alignment it wants
+                # larger than ALIGN): the core goes on through the page cache, not lost
+                if err.errno != errno.EINVAL or not self.direct:
+                    raise
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, self._flags)
+                self.direct = False
+                log.warning("O_DIRECT write refused (%s): writing through the page cache",
+                            err.strerror)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from coredumpd import directout
 from coredumpd.directout import ALIGN, SEGMENT, open_direct
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +51,26 @@ def test_bytes_and_size_are_exact_and_skip_the_page_cache() -> None:
             out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES",
                                   str(path)], capture_output=True, text=True, check=True)
             assert int(out.stdout.split()[0]) <= ALIGN  # at most the ftruncated tail's page
+        assert path.read_bytes() == data
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def test_a_refused_direct_write_goes_on_through_the_page_cache(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """With the last write padded to 1 byte only, ext4 refuses it (EINVAL): the bytes still
+    arrive, through the page cache."""
+    monkeypatch.setattr(directout, "ALIGN", 1)
+    path = Path("/var/tmp") / f"directout-einval-{os.getpid()}"
+    data = random.Random(8).randbytes(SEGMENT + 777)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        writer = open_direct(fd)
+        assert writer is not None
+        writer.write(data)
+        writer.close()
+        assert not writer.direct and "O_DIRECT write refused" in caplog.text
         assert path.read_bytes() == data
     finally:
         os.close(fd)
