@@ -44,11 +44,12 @@ from coredumpd.signature import crash_signature
 from coredumpd.storage import StorageLimits, StoredCore, decompress_to, store_core
 from coredumpd.vacuum import vacuum
 from procfs.handle import ProcessHandle
-from unwinder.analyze import backtrace_from_core
+from unwinder.analyze import DEFAULT_OPTIONS, Analysis
 from unwinder.backtrace import Backtrace
 from unwinder.core import CoreReader, read_core_head
 from unwinder.errors import CorruptCore
 from unwinder.format import format_systemd, to_json
+from unwinder.modules import open_by_path
 from unwinder.symbols.cache import SymbolCache
 
 if TYPE_CHECKING:
@@ -255,8 +256,10 @@ class Pipeline:
 
         if backtrace is None and stored is not None and stored.path is not None:
             with self._symbolizing:
-                backtrace = _attempt("unwind the stored core", None,
-                                     lambda: self._offline_backtrace(stored.path), context)
+                offline = _attempt("unwind the stored core", None,
+                                   lambda: self._offline_backtrace(stored.path), context)
+            if offline is not None:
+                backtrace, child = offline[0], offline[1] or child
             source = "offline" if backtrace is not None else None
             watch.lap("offline")
 
@@ -298,12 +301,18 @@ class Pipeline:
         log.info("pid %s %s", context.pid, reason)
         return PipelineResult(row_id, context, None, None, None, False)
 
-    def _offline_backtrace(self, path: Path) -> Backtrace:
+    def _offline_backtrace(self, path: Path) -> tuple[Backtrace, ChildUsage | None]:
+        """The stored core's backtrace, its new addresses described by a child as the live
+        path's are; and that child's cost, when one ran."""
         with tempfile.TemporaryDirectory(prefix="coredumpd-", dir=self.state_dir) as tmp:
             raw = Path(tmp) / "core"
             decompress_to(path, raw, sparse=True)
-            with CoreReader(raw, zero_fill=False) as reader:
-                return backtrace_from_core(reader, cache=self.symbol_cache)
+            with CoreReader(raw, zero_fill=False) as reader, \
+                    Analysis(reader.core, reader, None, open_by_path, None, self.symbol_cache,
+                             DEFAULT_OPTIONS) as analysis:
+                unwound = analysis.unwind()
+                child = analysis.symbolize_apart(unwound)
+                return analysis.symbolize(unwound), child
 
 
 def _attempt(what: str, default: T, step: Callable[[], T], context: CrashContext | None = None) -> T:
