@@ -14,27 +14,21 @@ cannot ask for gigabytes. Every failure is a :class:`~unwinder.errors.SectionErr
 
 from __future__ import annotations
 
-import struct
 import weakref
 from typing import TYPE_CHECKING
 
-from elftools.common.exceptions import ELFError
-
 from unwinder.elfcompress import SHF_COMPRESSED, decompress_section, decompress_zdebug
 from unwinder.elffile import SHDR, SectionHeader
+from unwinder.elfimage import ELF_PARSE_ERRORS
 from unwinder.errors import SectionError
 
 if TYPE_CHECKING:
     from elftools.elf.elffile import ELFFile
 
-#: refuse to inflate a single section beyond this many bytes
+#: no section is read beyond this many bytes (inflating has its own cap: elfcompress)
 MAX_SECTION_SIZE = 1 << 30
 
 SHT_NOBITS = 8
-#: what reading the header table may raise besides our own errors (pyelftools' ``ELFFile``
-#: computes ``num_sections``/``get_shstrndx`` through construct)
-_HEADER_ERRORS = (ELFError, struct.error, ValueError, IndexError, KeyError, OverflowError,
-                  TypeError, AttributeError)
 
 #: (headers in table order, section name -> header), per open file
 _HEADERS: weakref.WeakKeyDictionary[ELFFile, tuple[tuple[SectionHeader, ...], dict[str, SectionHeader]]] = \
@@ -63,7 +57,7 @@ def _section_table(elffile: ELFFile, what: str) -> tuple[tuple[SectionHeader, ..
     if table is None:
         try:
             table = _HEADERS[elffile] = _read_headers(elffile)
-        except _HEADER_ERRORS as err:  # the ELF header's own fields, from either reader
+        except ELF_PARSE_ERRORS as err:  # the ELF header's own fields, from either reader
             raise SectionError(f"section headers ({what}): {type(err).__name__}: {err}") from err
     return table
 

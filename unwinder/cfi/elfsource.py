@@ -14,23 +14,19 @@ import os
 import struct
 from typing import Any, NamedTuple
 
-from elftools.common.exceptions import ELFError
-
 from unwinder.cfi.hdr import EhFrameHdr, parse_eh_frame_hdr
 from unwinder.cfi.section import FrameSection
 from unwinder.elfcompress import SHF_COMPRESSED, decompress_section, decompress_zdebug
 from unwinder.elffile import SectionHeader
-from unwinder.elfsections import SHT_NOBITS, section_header
+from unwinder.elfimage import ELF_PARSE_ERRORS
+from unwinder.elfsections import MAX_SECTION_SIZE, SHT_NOBITS, section_header
 from unwinder.errors import CfiError, SectionError
 from unwinder.log import LazyLogger
 
 log = LazyLogger(__name__)
 
-#: what pyelftools (and its vendored construct) raise on corrupt headers
-_ELF_ERRORS = (ELFError, struct.error, ValueError, OverflowError, IndexError, KeyError, OSError,
-               AttributeError, TypeError, AssertionError)
-#: no CFI section is read beyond this many bytes
-MAX_SECTION_SIZE = 1 << 30
+#: what reading a corrupt file's headers raises (the parsers' errors, and short or failed reads)
+_ELF_ERRORS = (*ELF_PARSE_ERRORS, OSError)
 
 
 class FrameSections(NamedTuple):
