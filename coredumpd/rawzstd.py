@@ -165,7 +165,7 @@ def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
             room = out.reserve(3 + want)
             if len(room) >= 3 + min(want, MIN_IN_PLACE):
                 with room:
-                    n = _read_pipe(src, room[3:])
+                    n = read_waiting(src, room[3:])
                     if n:
                         room[:3] = block_header(n)
                 if n:
@@ -174,7 +174,7 @@ def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
                 room.release()
                 bounce = bounce if bounce is not None else bytearray(BLOCK_MAX)
                 with memoryview(bounce) as view:
-                    n = _read_pipe(src, view[:want])
+                    n = read_waiting(src, view[:want])
                     if n:
                         out.write(block_header(n))
                         out.write(view[:n])
@@ -186,7 +186,9 @@ def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
     return Spliced(moved, out.size, False, None)
 
 
-def _read_pipe(src: int, view: memoryview) -> int:
+def read_waiting(src: int, view: bytearray | memoryview) -> int:
+    """``readv`` into ``view``; on a non-blocking fd with nothing to read, waits for data
+    (0 is EOF, as always)."""
     while True:
         try:
             return os.readv(src, [view])

@@ -30,7 +30,6 @@ import logging
 import os
 import queue
 import secrets
-import select
 import stat
 import struct
 import sys
@@ -192,11 +191,7 @@ class _Source:
 
     def readinto(self, buf: bytearray | memoryview) -> int:
         if isinstance(self.rest, int):
-            while True:
-                try:
-                    return os.readv(self.rest, [buf])
-                except BlockingIOError:
-                    select.select([self.rest], [], [])
+            return rawzstd.read_waiting(self.rest, buf)
         readinto = getattr(self.rest, "readinto", None)
         if readinto is not None:
             n = readinto(buf)
