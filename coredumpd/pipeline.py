@@ -44,12 +44,11 @@ from coredumpd.signature import crash_signature
 from coredumpd.storage import StorageLimits, StoredCore, decompress_to, store_core
 from coredumpd.vacuum import vacuum
 from procfs.handle import ProcessHandle
-from unwinder.analyze import DEFAULT_OPTIONS, Analysis
+from unwinder.analyze import Analysis
 from unwinder.backtrace import Backtrace
 from unwinder.core import CoreReader, read_core_head
 from unwinder.errors import CorruptCore
 from unwinder.format import format_systemd, to_json
-from unwinder.modules import open_by_path
 from unwinder.symbols.cache import SymbolCache
 
 if TYPE_CHECKING:
@@ -308,8 +307,7 @@ class Pipeline:
             raw = Path(tmp) / "core"
             decompress_to(path, raw, sparse=True)
             with CoreReader(raw, zero_fill=False) as reader, \
-                    Analysis(reader.core, reader, None, open_by_path, None, self.symbol_cache,
-                             DEFAULT_OPTIONS) as analysis:
+                    Analysis.of_core(reader, cache=self.symbol_cache) as analysis:
                 unwound = analysis.unwind()
                 child = analysis.symbolize_apart(unwound)
                 return analysis.symbolize(unwound), child

@@ -57,8 +57,9 @@ def backtrace_from_core(
     files; ``exe`` replaces the main executable's recorded path (it moved, or was rebuilt —
     it is still used only if its build-id matches).
     """
-    return _analyze(reader.core, reader, None, _with_exe(reader.core, exe, opener), locator, cache,
-                    options)
+    with Analysis.of_core(reader, exe=exe, opener=opener, locator=locator, cache=cache,
+                          options=options) as analysis:
+        return analysis.symbolize(analysis.unwind())
 
 
 def backtrace_from_memory(
@@ -75,7 +76,8 @@ def backtrace_from_memory(
 
     ``mappings`` replace ``NT_FILE`` (absent when it exceeded the kernel's size limit).
     """
-    return _analyze(core, memory, mappings, opener, locator, cache, options)
+    with Analysis(core, memory, mappings, opener, locator, cache, options) as analysis:
+        return analysis.symbolize(analysis.unwind())
 
 
 def _with_exe(core: CoreFile, exe: Path | None, opener: FileOpener) -> FileOpener:
@@ -120,6 +122,15 @@ class Analysis:
         maps = mappings if mappings is not None else (core.files.mappings if core.files else ())
         vdso = core.auxv.find(AT.SYSINFO_EHDR) if core.auxv else None
         self.modules = build_module_map(maps, self.space, vdso_base=vdso, opener=opener)
+
+    @classmethod
+    def of_core(cls, reader: CoreReader, *, exe: Path | None = None,
+                opener: FileOpener = open_by_path, locator: DebugFileLocator | None = None,
+                cache=None, options: UnwindOptions = DEFAULT_OPTIONS) -> Analysis:  # type: ignore[no-untyped-def]
+        """The analysis of a stored core, its phases the caller's (see
+        :func:`backtrace_from_core` for the arguments)."""
+        return cls(reader.core, reader, None, _with_exe(reader.core, exe, opener), locator, cache,
+                   options)
 
     def unwind(self) -> list[tuple[int, bool, ThreadUnwind]]:
         """``(tid, crashed, raw frames)`` for every thread; reads memory."""
@@ -202,12 +213,6 @@ class Analysis:
         if outer is None or outer.function_offset is None:
             return None
         return pc - outer.function_offset
-
-
-def _analyze(core: CoreFile, primary: MemoryReader, mappings: Sequence[FileMapping] | None,
-             opener: FileOpener, locator, cache, options: UnwindOptions) -> Backtrace:  # type: ignore[no-untyped-def]
-    with Analysis(core, primary, mappings, opener, locator, cache, options) as analysis:
-        return analysis.symbolize(analysis.unwind())
 
 
 def _cfi(module: Module, arch: UnwindArch, locator: DebugFileLocator | None = None,

@@ -10,10 +10,9 @@ import pytest
 
 from tests.support.crash import Crash
 from tests.support.unwind_corpus import SCENARIOS
-from unwinder.analyze import DEFAULT_OPTIONS, Analysis, _with_exe, backtrace_from_core
+from unwinder.analyze import Analysis, backtrace_from_core
 from unwinder.backtrace import Backtrace
 from unwinder.core import CoreReader
-from unwinder.modules import open_by_path
 from unwinder.symbols.cache import SymbolCache
 from unwinder.symbols.dwarf import DwarfData
 
@@ -60,8 +59,7 @@ def test_backtraces_described_apart_are_identical(scenario: str, unwind_corpus: 
     expected = _backtrace(crash, None)
     cache = SymbolCache(tmp_path / "cache")
     with CoreReader(crash.core, zero_fill=False) as reader, \
-            Analysis(reader.core, reader, None, _with_exe(reader.core, None, open_by_path), None,
-                     cache, DEFAULT_OPTIONS) as analysis:
+            Analysis.of_core(reader, cache=cache) as analysis:
         raw = analysis.unwind()
 
         def no_dwarf(elffile):  # type: ignore[no-untyped-def]
