@@ -61,9 +61,9 @@ class ColdModule(NamedTuple):
 
 
 class ChildUsage(NamedTuple):
-    """What the child cost: wall and CPU seconds, peak RSS; ``error`` unless it succeeded."""
+    """What the child cost: CPU seconds and peak RSS (its wall time is the caller's step);
+    ``error`` unless it succeeded."""
 
-    seconds: float
     cpu: float
     maxrss_kib: int
     error: str | None
@@ -99,7 +99,7 @@ def describe_apart(modules: list[ColdModule], cache_dir: Path, locator: DebugFil
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
                                 pass_fds=sorted({m.fd for m in modules}))
     except OSError as err:
-        return ChildUsage(time.monotonic() - start, 0.0, 0, f"cannot start: {err}")
+        return ChildUsage(0.0, 0, f"cannot start: {err}")
     assert proc.stdin is not None and proc.stderr is not None
     error = None
     try:
@@ -120,8 +120,7 @@ def describe_apart(modules: list[ColdModule], cache_dir: Path, locator: DebugFil
         error = f"exit status {proc.returncode}"
     if error is not None:
         log.warning("symbols child %s; the rest is described in-process", error)
-    return ChildUsage(time.monotonic() - start, usage.ru_utime + usage.ru_stime,
-                      usage.ru_maxrss, error)
+    return ChildUsage(usage.ru_utime + usage.ru_stime, usage.ru_maxrss, error)
 
 
 def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
