@@ -74,6 +74,9 @@ class Config:
     unit_rate_limit_burst: int = 30
     #: full cores kept per crash signature; repeats keep metadata and backtrace (None: all)
     full_cores_per_signature: int | None = None
+    #: disk blocks the daemon writes ahead for the next big core (:mod:`coredumpd.spool`);
+    #: at most a quarter of MaxUse, 0 turns it off
+    spool_size: int = 1 << 30
     #: the files that were read, in order
     sources: tuple[Path, ...] = ()
 
@@ -248,6 +251,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("Coredumpd", "UnitRateLimitBurst", "unit_rate_limit_burst", _parse_count),
     Setting("Coredumpd", "FullCoresPerSignature", "full_cores_per_signature",
             _parse_count_or_infinity),
+    Setting("Coredumpd", "SpoolSize", "spool_size", parse_size),
 )
 _BY_KEY = {(s.section, s.key): s for s in SETTINGS}
 #: sections whose unknown keys are errors (ours); in others they are ignored with a warning

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from coredumpd import inflight
+from coredumpd import affinity, estimate, inflight
 from coredumpd.catalog import Catalog
 from coredumpd.context import CrashContext
 from coredumpd.journal import build_entry, send_entry
@@ -41,6 +41,7 @@ from coredumpd.metadata import collect_metadata
 from coredumpd.policy import CrashFacts, Policy, SignatureLimit
 from coredumpd.signals import signal_name
 from coredumpd.signature import crash_signature
+from coredumpd.spool import Spool
 from coredumpd.storage import StorageLimits, StoredCore, decompress_to, store_core
 from coredumpd.vacuum import vacuum
 from procfs.handle import ProcessHandle
@@ -52,6 +53,7 @@ from unwinder.format import format_systemd, to_json
 from unwinder.symbols.cache import SymbolCache
 
 if TYPE_CHECKING:
+    from unwinder.core.stream import CoreHead
     from unwinder.symbols.apart import ChildUsage
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ class PipelineResult:
         """One line for the daemon's log: the core's fate, each step's time, and the symbols
         child's cost (its memory is not the daemon's: this is where it is accounted for)."""
         core = self.stored.state if self.stored else "not stored"
-        line = f"core {core}"
+        line = f"core {core}" + (" (into the spool)" if self.stored and self.stored.spooled else "")
         if self.steps:
             line += "; " + ", ".join(f"{step} {seconds * 1e3:.0f} ms" for step, seconds in self.steps)
         if self.symbols_child is not None:
@@ -140,6 +142,8 @@ class Pipeline:
         self.catalog = catalog
         self.storage = storage
         self.journal = journal
+        #: blocks written ahead for big cores (a daemon's: :func:`coredumpd.runtime.pipeline_for`)
+        self.spool: Spool | None = None
         self.symbol_cache = _attempt("open the symbol cache", None,
                                      lambda: SymbolCache(state_dir / "cache" / "symbols"))
         #: one crash's symbols at a time: concurrent crashes of one program would each build
@@ -218,14 +222,22 @@ class Pipeline:
                 context.notes.append(f"repeat of signature {signature}: full cores are kept for "
                                      f"the first {self.signatures.first}; metadata and backtrace only")
 
-        stored = None
+        stored, guess = None, None
+        if keep_core and self.spool is not None and head is not None and handle is not None:
+            # the spool is for cores big on disk, not for big runs of one byte
+            guess = _attempt("guess the core's size on disk", None,
+                             lambda: estimate.stored_size(head.core, handle.pid), context)
+            watch.lap("guess")
         if keep_core:
             if release is not None:
                 release = watch.lap_before("receive", release)
-            stored = _attempt("store the core", None, lambda: store_core(
-                self.core_dir, context, bytes(recorder.data), stream,
-                expected=head.core.expected_size if head is not None else None,
-                limits=self.limits, rlimit=context.rlimit, on_received=release), context)
+            # the kernel writes the core from the crashing thread: it and we, on other CPUs
+            with affinity.apart(_dumping_tid(context, head, stream)):
+                stored = _attempt("store the core", None, lambda: store_core(
+                    self.core_dir, context, bytes(recorder.data), stream,
+                    expected=head.core.expected_size if head is not None else None,
+                    limits=self.limits, rlimit=context.rlimit, on_received=release,
+                    spool=self.spool, stored_guess=guess), context)
         _trim_heap()  # the store's buffers and compressor contexts, before symbols load
         if stored is None:
             _drain(stream)
@@ -313,6 +325,22 @@ class Pipeline:
                 return analysis.symbolize(unwound), child
 
 
+def _dumping_tid(context: CrashContext, head: CoreHead | None, stream: int) -> int | None:
+    """The thread writing the core into ``stream``, in our PID namespace: the kernel's
+    ``%I``, or the first thread of the core's notes (the kernel puts the dumping one first)
+    when the core's PIDs are ours. None when no thread of the kernel's writes the stream
+    (a core in a regular file: the catcher's, a snapshot's)."""
+    if _is_regular_file(stream):
+        return None
+    if context.tid is not None:
+        return context.tid
+    if head is None or not head.core.threads or head.core.prpsinfo is None:
+        return None
+    if head.core.prpsinfo.pr_pid != context.pid:
+        return None  # another PID namespace: the notes' thread ids are not ours
+    return head.core.threads[0].tid
+
+
 def _attempt(what: str, default: T, step: Callable[[], T], context: CrashContext | None = None) -> T:
     """Run one optional step; a failure is logged and noted, never raised: the crash must be
     recorded whatever else goes wrong."""
@@ -376,3 +404,4 @@ def _read_id(path: str) -> str | None:
             return f.read().strip().replace("-", "") or None
     except OSError:
         return None
+

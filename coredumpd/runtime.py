@@ -13,6 +13,7 @@ from coredumpd.context import ContextError, CrashContext
 from coredumpd.pipeline import Pipeline
 from coredumpd.policy import SignatureLimit
 from coredumpd.policy_history import build_policy
+from coredumpd.spool import Spool
 from procfs.errors import ProcfsError
 from procfs.handle import ProcessHandle
 from socket_server.wire import Handoff
@@ -20,7 +21,9 @@ from socket_server.wire import Handoff
 log = logging.getLogger(__name__)
 
 
-def pipeline_for(config: Config) -> Pipeline:
+def pipeline_for(config: Config, *, spool: bool = False) -> Pipeline:
+    """The pipeline ``config`` describes; with ``spool`` (a long-lived daemon's), big cores
+    land in blocks written ahead (:mod:`coredumpd.spool`), and the first spool is started."""
     state = config.state_directory
     state.mkdir(parents=True, exist_ok=True, mode=0o755)
     limits = config.storage_limits()
@@ -32,10 +35,15 @@ def pipeline_for(config: Config) -> Pipeline:
             signatures.seed(catalog.full_core_counts())
         except Exception as err:  # noqa: BLE001 - optional: only the history is lost
             log.warning("failed to count cores per signature, ignoring: %s", err)
-    return Pipeline(state_dir=state, limits=limits, catalog=catalog,
-                    storage=config.storage != Storage.NONE,
-                    journal_size_max=config.journal_size_max, signatures=signatures,
-                    policy=build_policy(config, catalog))
+    pipeline = Pipeline(state_dir=state, limits=limits, catalog=catalog,
+                        storage=config.storage != Storage.NONE,
+                        journal_size_max=config.journal_size_max, signatures=signatures,
+                        policy=build_policy(config, catalog))
+    if spool and pipeline.storage and limits.compress and config.spool_size > 0:
+        pipeline.spool = Spool(config.core_directory, config.spool_size,
+                               max_use=limits.max_use, keep_free=limits.keep_free)
+        pipeline.spool.refill()
+    return pipeline
 
 
 def open_pipeline(*, state_dir: str | None = None, config_path: str | None = None) -> Pipeline:

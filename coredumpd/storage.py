@@ -45,6 +45,7 @@ from coredumpd import acl, rawzstd
 from coredumpd.context import CrashContext
 from coredumpd.directout import DirectWriter, open_direct
 from coredumpd.errors import StorageError
+from coredumpd.spool import Spool, pausing
 from coredumpd.vacuum import read_fs_space, resolve_keep_free
 from coredumpd.writeback import WriteBehind
 
@@ -116,6 +117,7 @@ class StoredCore:
     :ivar disk_size: bytes the file occupies on disk (``st_blocks * 512``).
     :ivar expected: ``max(p_offset + p_filesz)`` from the head, when known.
     :ivar reason: why the core is truncated or not stored, in a few words.
+    :ivar spooled: the file was written into the spool's blocks (:mod:`coredumpd.spool`).
     """
 
     path: Path | None
@@ -125,6 +127,7 @@ class StoredCore:
     disk_size: int
     expected: int | None
     reason: str | None
+    spooled: bool = False
 
 
 # -- names ----------------------------------------------------------------------------------
@@ -411,10 +414,13 @@ class _ZstdSink:
         return spliced
 
     def finish(self) -> None:
-        """End the last frame; with a direct writer, write its rest and cut the file."""
+        """End the last frame and cut the file to its size (a spool's older bytes may lie
+        past it); with a direct writer, write its rest first."""
         self._frame(None)
         if self.direct is not None:
             self.direct.close()
+        else:
+            os.ftruncate(self.fd, self.size)
 
     def abort(self) -> None:
         """The file is thrown away: stop the direct writer, if any, without writing."""
@@ -489,6 +495,7 @@ class _Temp:
     dirfd: int
     fd: int
     name: str | None  # None: O_TMPFILE (nothing to clean up but the fd)
+    spooled: bool = False  # the spool's file, taken for this core
 
     def discard(self) -> None:
         if self.name is not None:
@@ -502,7 +509,12 @@ class _Temp:
             self.fd = -1
 
 
-def _open_temp(dirfd: int, final_name: str) -> _Temp:
+def _open_temp(dirfd: int, final_name: str, spool: Spool | None, guess: int | None) -> _Temp:
+    """The file a core is written to: the spool when it takes the core, else a new one."""
+    if spool is not None:
+        taken = spool.take(dirfd, guess)
+        if taken is not None:
+            return _Temp(dirfd, taken[0], taken[1], spooled=True)
     flags = os.O_RDWR | os.O_CLOEXEC
     if USE_O_TMPFILE and hasattr(os, "O_TMPFILE"):
         try:
@@ -601,13 +613,17 @@ def _publish(temp: _Temp, context: CrashContext, head: bytes, name: str) -> str:
 
 def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | BinaryIO, *,
                expected: int | None, limits: StorageLimits, rlimit: int | None = None,
-               on_received: Callable[[], None] | None = None) -> StoredCore:
+               on_received: Callable[[], None] | None = None,
+               spool: Spool | None = None, stored_guess: int | None = None) -> StoredCore:
     """Store ``head`` + the rest of the stream as one file in ``directory``.
 
     ``rest`` (a raw fd or a binary file object) is read to EOF in every case; errors of
     the disk turn into ``state="none"`` with a reason, never into a lost stream.
     ``expected`` is the core's full size from its program headers, for the completeness
-    check; ``rlimit`` is the process's soft RLIMIT_CORE (``%c``).
+    check; ``rlimit`` is the process's soft RLIMIT_CORE (``%c``). A zstd core whose size on
+    disk is guessed big (``stored_guess``, :mod:`coredumpd.estimate`) is written into
+    ``spool``'s blocks when it has some ready (:mod:`coredumpd.spool`), and a new spool is
+    started after it.
     """
     source = _Source(rest)
     received = len(head)
@@ -646,18 +662,23 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
         dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as err:
         return nothing(f"cannot open {directory}: {err.strerror}")
+    if not limits.compress:
+        spool = None  # a sparse file's holes would show the spool's bytes
     try:
         try:
-            temp = _open_temp(dirfd, name)
+            temp = _open_temp(dirfd, name, spool, stored_guess)
         except OSError as err:
             return nothing(f"cannot create a file in {directory}: {err.strerror}")
         try:
-            return _store(directory, temp, context, head, source, name, expected, limits,
-                          rlimit, eof)
+            with pausing(spool):
+                return _store(directory, temp, context, head, source, name, expected, limits,
+                              rlimit, eof)
         finally:
             temp.discard()
     finally:
         os.close(dirfd)
+        if spool is not None:
+            spool.refill()
 
 
 def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, source: _Source,
@@ -783,7 +804,7 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
     if reason:
         log.info("The core of pid %s is truncated: %s.", context.pid, reason)
     return StoredCore(directory / final, state, received, kept, st.st_blocks * 512, expected,
-                      reason)
+                      reason, spooled=temp.spooled)
 
 
 # -- read back ------------------------------------------------------------------------------

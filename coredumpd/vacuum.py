@@ -3,13 +3,16 @@
 systemd's rule (``coredump-vacuum.c``): while the directory's cores use more than MaxUse
 (sum of ``st_blocks * 512``) or the filesystem has less than KeepFree free (``f_bfree``),
 delete the oldest file (by mtime) of the uid that owns the most cores. Only regular files
-named ``core.<comm>.<uid>.…`` count; the file just written is excluded. Unset limits are
+named ``core.<comm>.<uid>.…`` count; the file just written is excluded. Ours on top: the
+daemon's spool of written blocks (:mod:`coredumpd.spool`) counts in the usage too, and is
+the first file to go, before any core. Unset limits are
 percentages of the filesystem: MaxUse 10 % clamped to [1 MiB, 4 GiB], KeepFree 15 % capped
 at 4 GiB; explicit values are rounded up to a page; 0 disables a check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -28,6 +31,8 @@ DEFAULT_KEEP_FREE_UPPER = 4 * GiB
 DEFAULT_KEEP_FREE = 1 * MiB
 #: a ``.#core…`` temp file older than this is left over from a killed writer
 STALE_TEMP_AGE = 3600.0
+#: the daemon's spool (:mod:`coredumpd.spool`), in the core directory
+SPOOL = ".spool"
 
 
 def _page_align(n: int) -> int:
@@ -84,12 +89,21 @@ class _Candidate:
     oldest_mtime: int
 
 
+def usage_of(dirfd: int) -> int:
+    """Bytes the cores in the directory (and its spool) take on disk."""
+    return _scan(dirfd, set())[0]
+
+
 def _scan(dirfd: int, keep: set[str]) -> tuple[int, _Candidate | None]:
     """One pass over the directory: total usage and the uid-with-most-cores' oldest file."""
     by_uid: dict[int, _Candidate] = {}
     usage = 0
     with os.scandir(dirfd) as entries:
         for entry in entries:
+            if entry.name == SPOOL:
+                with contextlib.suppress(OSError):
+                    usage += entry.stat(follow_symlinks=False).st_blocks * 512
+                continue
             uid = uid_from_file_name(entry.name)
             if uid is None or entry.name in keep:
                 continue
@@ -132,12 +146,20 @@ def vacuum(directory: Path, *, max_use: int | None, keep_free: int | None,
         keep_names = {Path(p).name for p in keep}
         while True:
             usage, worst = _scan(dirfd, keep_names)
-            if worst is None:
-                break
             space = read_fs_space(dirfd)
             limit_use = resolve_max_use(max_use, space.size)
             limit_free = resolve_keep_free(keep_free, space.size)
             if not ((limit_use > 0 and usage > limit_use) or (limit_free > 0 and space.free < limit_free)):
+                break
+            try:  # written ahead for speed only: it goes before any core
+                os.unlink(SPOOL, dir_fd=dirfd)
+            except FileNotFoundError:
+                pass
+            else:
+                log.info("Removed the core spool to make room.")
+                removed.append(directory / SPOOL)
+                continue
+            if worst is None:
                 break
             try:
                 os.unlink(worst.oldest, dir_fd=dirfd)

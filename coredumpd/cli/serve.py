@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         kernel.stop()
     for thread in threads:
         thread.join(timeout=5)
+    _stop_spool(current[0])
     logging.info("stopped (%d hand-offs taken, %d refused%s)", handoff.accepted, handoff.refused,
                  "; kernel socket: " + _status(kernel) if kernel is not None else "")
     return 0
@@ -123,7 +124,7 @@ def _runtime(config):  # type: ignore[no-untyped-def]
     from coredumpd.runtime import pipeline_for
     from socket_server.kernel_socket import Runtime
 
-    return Runtime(config, pipeline_for(config))
+    return Runtime(config, pipeline_for(config, spool=True))
 
 
 def _recover(config, runtime) -> None:  # type: ignore[no-untyped-def]
@@ -157,13 +158,21 @@ def _reload(args: argparse.Namespace, kernel, config, current: list) -> None:  #
     if (new.kernel_socket, new.handoff_socket, new.max_concurrency) != \
             (config.kernel_socket, config.handoff_socket, config.max_concurrency):
         logging.warning("socket paths and MaxConcurrency change only on restart")
-    current[0] = runtime
+    old, current[0] = current[0], runtime
+    _stop_spool(old)  # its writer, if busy, lets the new runtime's take over
+    if runtime.pipeline.spool is not None:
+        runtime.pipeline.spool.refill()
     if kernel is not None:
         kernel.runtime = runtime
         kernel.reload()  # the door process reloads its policy
     logging.info("configuration reloaded from %s",
                  ", ".join(str(p) for p in new.sources) or "defaults")
     _notify("READY=1\nSTATUS=configuration reloaded")
+
+
+def _stop_spool(runtime) -> None:  # type: ignore[no-untyped-def]
+    if runtime.pipeline.spool is not None:
+        runtime.pipeline.spool.close()
 
 
 def _drain(fd: int) -> None:

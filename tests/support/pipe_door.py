@@ -79,10 +79,15 @@ class PipeDoor:
         return out.decode(errors="replace")
 
 
+#: the daemon's spool in tests: small (each daemon start writes one), still taken by any core
+#: guessed at 4 MiB on disk or more
+TEST_SPOOL = "SpoolSize=16M\n"
+
+
 def _write_config(path: Path, socket: Path, extra: str = "") -> None:
     # both sockets private to the test: never the system's /run/coredumpd
     path.write_text(f"[Coredump]\n{extra}\n[Coredumpd]\nHandoffSocket={socket}\n"
-                    f"KernelSocket={socket.with_name('kernel.sock')}\n")
+                    f"KernelSocket={socket.with_name('kernel.sock')}\n{TEST_SPOOL}")
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from coredumpd.catalog import Catalog, CatalogRow
 from coredumpd.install import install, uninstall
 from socket_server.listening import is_listening
 from tests.support.crash import wait_until
+from tests.support.pipe_door import TEST_SPOOL
 
 BIN = Path(sys.executable).parent
 
@@ -77,7 +78,7 @@ class SocketDoor:
         core_pattern alone)."""
         self.config.write_text("[Coredumpd]\n"
                                f"HandoffSocket={self.handoff_socket}\n"
-                               f"KernelSocket={self.kernel_socket}\n" + extra)
+                               f"KernelSocket={self.kernel_socket}\n{TEST_SPOOL}" + extra)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         environ = {**os.environ, "COREDUMPD_TEST_REPORT": str(self.report), **(env or {})}
         self.daemon = subprocess.Popen(

@@ -101,6 +101,7 @@ HandoffSocket=/run/x/h.sock
 KernelSocket=/run/x/k.sock
 MaxConcurrency=3
 DumpTimeoutSec=2min
+SpoolSize=256M
 """)
     config = load_config(main)
     assert config.storage is Storage.NONE and config.compress is False
@@ -111,6 +112,7 @@ DumpTimeoutSec=2min
     assert config.handoff_socket == Path("/run/x/h.sock")
     assert config.kernel_socket == Path("/run/x/k.sock")
     assert config.max_concurrency == 3 and config.dump_timeout_sec == 120.0
+    assert config.spool_size == 256 * M
     assert config.sources == (main,)
     limits = config.storage_limits()
     assert (limits.process_size_max, limits.external_size_max, limits.compress,
@@ -167,6 +169,7 @@ def test_systemd_only_keys_and_sections_are_ignored_with_a_warning(
     ("[Coredumpd]\nDumpTimeoutSec=0\n", 2, "DumpTimeoutSec", "not a positive time span"),
     ("[Coredumpd]\nDumpTimeoutSec=soon\n", 2, "DumpTimeoutSec", "invalid time span"),
     ("[Coredumpd]\nStateDir=/x\n", 2, "StateDir", "unknown key in [Coredumpd]"),
+    ("[Coredumpd]\nSpoolSize=big\n", 2, "SpoolSize", "invalid size"),
     ("Storage=none\n", 1, "Storage", "assignment outside of a section"),
     ("[Coredump]\nStorage\n", 2, None, "expected Key=value"),
     ("[Coredump]\n=none\n", 2, None, "expected Key=value"),
