@@ -20,7 +20,9 @@ so the clock covers the crash and not the fill. Every program crashes under four
   ``core_pipe_limit=16``, the per-crash service started by ``systemd-socket-activate`` on
   ``/run/systemd/coredump`` (standing in for ``systemd-coredump.socket``), journald running.
 
-Measures, median of ``--reps`` runs:
+Measures, median of ``--reps`` × ``--rounds`` runs (with rounds, the handlers take turns:
+the speed of these VMs drifts, up to 2x over minutes for the pipe limit itself, and a ratio
+is only fair between handlers measured in the same stretches of time):
 
 - **reaped**: from just before the trigger byte is written to ``waitpid`` returning in the
   parent (the parent sees the death when the kernel releases the task);
@@ -30,7 +32,8 @@ Measures, median of ``--reps`` runs:
   of the helper and anything it waited for) to a log. Exact, not sampled, and it costs one
   fork. systemd's service instances run under the same wrapper. The long-lived daemon is
   measured directly: CPU as the change of utime+stime+cutime+cstime in ``/proc/<pid>/stat``
-  across the crash, peak RSS as ``VmHWM`` after resetting it (``echo 5 >
+  across the crash (and the writing of a new spool after a core that took the old one,
+  :mod:`coredumpd.spool`: the next crash waits for it), peak RSS as ``VmHWM`` after resetting it (``echo 5 >
   /proc/<pid>/clear_refs``) before the crash; the child it runs when the symbol cache lacks
   a crash's addresses reports its own peak RSS (``wait4``) in the daemon's record line. A
   handler's CPU is the sum over its processes, its peak RSS the maximum;
@@ -42,7 +45,7 @@ Measures, median of ``--reps`` runs:
 
 Run as root (takes the core_pattern flock per handler, restores everything):
 
-    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--only coredumpd,limit,…] [--programs random,…] [--gib 1] [--trials]
+    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--rounds 1] [--only coredumpd,limit,…] [--programs random,…] [--gib 1] [--trials]
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 
 from coredumpd.install import install, uninstall  # noqa: E402
 from coredumpd.sysctl import CrashSysctls, crash_sysctls  # noqa: E402
+from coredumpd.vacuum import SPOOL  # noqa: E402
 from tests.support.journald import Journald  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -125,6 +129,7 @@ class Work:
     wrap: Path
     log: Path
     results: dict[tuple[str, str], list[Trial]] = field(default_factory=dict)
+    spool_lines: list[str] = field(default_factory=list)  # the daemon's, about its spool
 
 
 # -- building -------------------------------------------------------------------------------
@@ -327,6 +332,14 @@ class Daemon:
         self.reader.join(timeout=5)
 
 
+def spool_back(core_dir: Path, timeout: float = 60.0) -> None:
+    """Wait for the daemon's spool to be written again (it may not be, when the file system
+    has no room for one: then, for at most ``timeout``)."""
+    end = time.monotonic() + timeout
+    while not (core_dir / SPOOL).exists() and time.monotonic() < end:
+        time.sleep(0.02)
+
+
 def catalog_has(catalog: Path, pid: int) -> bool:
     if not catalog.exists():
         return False
@@ -373,6 +386,8 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool)
             server = Daemon(config, state, socket_path)
         core_dir, catalog = state / "coredump", state / "catalog.sqlite"
         core_dir.mkdir(parents=True, exist_ok=True)
+        if server is not None:
+            spool_back(core_dir)  # written as the daemon starts: a running machine has it
         for name, args in PROGRAMS.items():
             for _ in range(reps):
                 if server is not None:
@@ -389,6 +404,10 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool)
                                                           if f"recorded pid {p} " in line), None),
                                       f"the daemon to finish pid {pid}")
                     trial.steps = str(line).rstrip().partition("recorded ")[2]
+                    # a core written into the spool is followed by a new spool: its writing
+                    # is this crash's cost too
+                    if "(into the spool)" in trial.steps:
+                        spool_back(core_dir)
                     trial.cpu += server.cpu() - cpu_before
                     trial.rss_kib = max(trial.rss_kib, server.hwm_kib(), child_rss_kib(line))
                     found = wait_until(lambda p=pid: handoff_from_dmesg(p), "the hand-off line", 10)
@@ -402,6 +421,7 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool)
     finally:
         if server is not None:
             server.stop()
+            work.spool_lines += [line.strip() for line in server.lines if "core spool" in line]
         try:
             uninstall(state_dir=state, lock=False)
         except Exception as err:  # noqa: BLE001 - crash_sysctls restores the values anyway
@@ -578,6 +598,10 @@ def print_disk_floor(gib: int, reps: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every handler's --reps trials this many times, the handlers "
+                             "taking turns: this VM's speed drifts by 2x over minutes, and the "
+                             "ratios compare handlers measured in the same stretches of time")
     parser.add_argument("--only", default=",".join(HANDLERS),
                         help="comma-separated subset of " + ", ".join(HANDLERS))
     parser.add_argument("--programs", default="",
@@ -614,19 +638,21 @@ def main() -> int:
     try:
         DEVKMSG.write_text("on\n")
         work = build(work_dir)
-        for handler in handlers:
-            t = time.monotonic()
-            with crash_sysctls() as sysctls:  # per handler: other users of the lock get turns
-                if handler == "limit":
-                    run_limit(work, sysctls, args.reps)
-                elif handler == "file":
-                    run_file(work, sysctls, args.reps)
-                elif handler == "systemd":
-                    run_systemd(work, sysctls, args.reps)
-                else:
-                    run_coredumpd(work, sysctls, args.reps, daemon=handler == "coredumpd")
-            print(f"{LABELS[handler]}: {time.monotonic() - t:.0f} s", file=sys.stderr)
-        status = report(work, handlers, args.reps)
+        for round_no in range(args.rounds):
+            for handler in handlers:
+                t = time.monotonic()
+                with crash_sysctls() as sysctls:  # per handler: other users of the lock get turns
+                    if handler == "limit":
+                        run_limit(work, sysctls, args.reps)
+                    elif handler == "file":
+                        run_file(work, sysctls, args.reps)
+                    elif handler == "systemd":
+                        run_systemd(work, sysctls, args.reps)
+                    else:
+                        run_coredumpd(work, sysctls, args.reps, daemon=handler == "coredumpd")
+                print(f"{LABELS[handler]} (round {round_no + 1}): {time.monotonic() - t:.0f} s",
+                      file=sys.stderr)
+        status = report(work, handlers, args.reps * args.rounds)
         print_disk_floor(args.gib, args.reps)
         if args.trials:
             print("\nEvery trial, in order (reaped s / peak RSS MiB):")
@@ -639,6 +665,10 @@ def main() -> int:
                 print("\nThe daemon's steps, per trial:")
                 for handler, name, line in steps:
                     print(f"  {LABELS[handler]:22} {name:17} {line}")
+            if work.spool_lines:
+                print("\nThe daemon's spool, in order:")
+                for line in work.spool_lines:
+                    print("  " + line)
     finally:
         DEVKMSG.write_text(devkmsg + "\n")
         shutil.rmtree(work_dir, ignore_errors=True)
