@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from coredumpd.spool import LOCK
 from coredumpd.storage import decompress_to
 from coredumpd.sysctl import read_sysctl
+from coredumpd.vacuum import SPOOL
 from procfs.pidfd import CoredumpMask, get_pidfd_info
 from tests.e2e.socket.conftest import SocketDoor, alive, descendants
 from tests.support.crash import wait_until
@@ -125,8 +127,11 @@ def check_complete(row, tmp_path: Path) -> int:  # type: ignore[no-untyped-def]
 
 def temp_leftovers(state: Path) -> list[Path]:
     """What a killed writer could leave in the state directory: ``.#core…`` (storage without
-    O_TMPFILE), ``.<name>.…`` (symbol cache, install.json), ``coredumpd-*`` (offline unwind)."""
-    return [p for p in state.rglob("*") if p.name.startswith((".", "coredumpd-"))]
+    O_TMPFILE, or a taken spool), ``.<name>.…`` (symbol cache, install.json), ``coredumpd-*``
+    (offline unwind). The daemon's spool and its lock are no leftovers: they stay."""
+    spool = {state / "coredump" / SPOOL, state / "coredump" / LOCK}
+    return [p for p in state.rglob("*")
+            if p.name.startswith((".", "coredumpd-")) and p not in spool]
 
 
 def test_sigterm_mid_dump_lets_it_complete(socket_door: SocketDoor, big: Path,
@@ -222,7 +227,7 @@ def test_sigkill_mid_dump_then_restart(socket_door: SocketDoor, big: Path, crash
     assert not list((socket_door.state / "inflight").iterdir())
     assert [r.pid for r in rows if r.pid != victim.pid] == [crashed.pid]
     by_file = {r.filename: r for r in rows if r.filename}
-    finals = sorted(str(p) for p in core_dir.iterdir())
+    finals = sorted(str(p) for p in core_dir.iterdir() if p.name not in (SPOOL, LOCK))
     assert finals == sorted(by_file), "a file in the store without its row, or the reverse"
     for path in finals:
         assert Path(path).name.startswith("core.") and path.endswith(".zst"), path
