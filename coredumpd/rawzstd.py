@@ -34,8 +34,8 @@ BLOCK_MAX = 128 << 10
 _WINDOW_128K = 7 << 3
 #: Frame_Header_Descriptor 0: no content size, not single-segment, no checksum, no dictionary
 FRAME_HEADER = MAGIC + bytes((0x00, _WINDOW_128K))
-#: a splice shorter than this found the pipe nearly empty: wait before the next one, so the
-#: kernel (which writes a core a page at a time) fills it and blocks stay large
+#: a splice or read shorter than this found the pipe nearly empty: wait before the next one,
+#: so the kernel (which writes a core a page at a time) fills it and blocks stay large
 SHORT = 32 << 10
 SHORT_WAIT = 0.0002
 
@@ -181,6 +181,8 @@ def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
             if n == 0:
                 return Spliced(moved, out.size, True, None)
             moved += n
+            if n < SHORT:
+                time.sleep(SHORT_WAIT)
     except OSError as err:
         return Spliced(moved, out.size, False, err)
     return Spliced(moved, out.size, False, None)
