@@ -5,9 +5,10 @@ per write, and each write that finds the pipe empty wakes the reader with a *syn
 the scheduler's wake-affine rule then likes to run the reader on the writer's CPU. When it
 does, the two share one CPU and the core streams at half speed or worse. Measured here
 (2 CPUs) with a program writing 1 GiB into a 64 KiB pipe 4 KiB at a time, read 128 KiB at
-a time: 0.27-0.30 s in six runs with the two pinned apart, 0.28-0.82 s left free (two runs
+a time: 0.27-0.29 s in six runs with the two pinned apart, 0.28-0.82 s left free (two runs
 of six over 0.5 s); ``bench/bench_pipeline.py``'s 1 GiB random crash through the daemon
-went from 0.46-0.96 s to 0.50-0.63 s reaped (9 trials each).
+(into the spool) was reaped in 0.48-0.92 s in 14 trials left free, 0.50-0.63 s in 9 trials
+kept apart.
 
 :func:`apart` pins the dumping thread to the CPU it is on and the calling thread (and the
 threads it starts meanwhile: the reader and writer of the core) to the other CPUs it may
