@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from coredumpd import affinity, estimate, inflight
+from coredumpd import estimate, inflight
 from coredumpd.catalog import Catalog
 from coredumpd.context import CrashContext
 from coredumpd.journal import build_entry, send_entry
@@ -53,7 +53,6 @@ from unwinder.format import format_systemd, to_json
 from unwinder.symbols.cache import SymbolCache
 
 if TYPE_CHECKING:
-    from unwinder.core.stream import CoreHead
     from unwinder.symbols.apart import ChildUsage
 
 log = logging.getLogger(__name__)
@@ -231,13 +230,11 @@ class Pipeline:
         if keep_core:
             if release is not None:
                 release = watch.lap_before("receive", release)
-            # the kernel writes the core from the crashing thread: it and we, on other CPUs
-            with affinity.apart(_dumping_tid(context, head, stream)):
-                stored = _attempt("store the core", None, lambda: store_core(
-                    self.core_dir, context, bytes(recorder.data), stream,
-                    expected=head.core.expected_size if head is not None else None,
-                    limits=self.limits, rlimit=context.rlimit, on_received=release,
-                    spool=self.spool, stored_guess=guess), context)
+            stored = _attempt("store the core", None, lambda: store_core(
+                self.core_dir, context, bytes(recorder.data), stream,
+                expected=head.core.expected_size if head is not None else None,
+                limits=self.limits, rlimit=context.rlimit, on_received=release,
+                spool=self.spool, stored_guess=guess), context)
         _trim_heap()  # the store's buffers and compressor contexts, before symbols load
         if stored is None:
             _drain(stream)
@@ -323,22 +320,6 @@ class Pipeline:
                 unwound = analysis.unwind()
                 child = analysis.symbolize_apart(unwound)
                 return analysis.symbolize(unwound), child
-
-
-def _dumping_tid(context: CrashContext, head: CoreHead | None, stream: int) -> int | None:
-    """The thread writing the core into ``stream``, in our PID namespace: the kernel's
-    ``%I``, or the first thread of the core's notes (the kernel puts the dumping one first)
-    when the core's PIDs are ours. None when no thread of the kernel's writes the stream
-    (a core in a regular file: the catcher's, a snapshot's)."""
-    if _is_regular_file(stream):
-        return None
-    if context.tid is not None:
-        return context.tid
-    if head is None or not head.core.threads or head.core.prpsinfo is None:
-        return None
-    if head.core.prpsinfo.pr_pid != context.pid:
-        return None  # another PID namespace: the notes' thread ids are not ours
-    return head.core.threads[0].tid
 
 
 def _attempt(what: str, default: T, step: Callable[[], T], context: CrashContext | None = None) -> T:
