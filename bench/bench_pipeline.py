@@ -32,9 +32,9 @@ is only fair between handlers measured in the same stretches of time):
   of the helper and anything it waited for) to a log. Exact, not sampled, and it costs one
   fork. systemd's service instances run under the same wrapper. The long-lived daemon is
   measured directly: CPU as the change of utime+stime+cutime+cstime in ``/proc/<pid>/stat``
-  across the crash (and the writing of a new spool after a core that took the old one,
-  :mod:`coredumpd.spool`: the next crash waits for it), peak RSS as ``VmHWM`` after resetting it (``echo 5 >
-  /proc/<pid>/clear_refs``) before the crash; the child it runs when the symbol cache lacks
+  across the crash (with ``--spool``, the writing of a new spool after a core that took the
+  old one too, :mod:`coredumpd.spool`: the next crash waits for it), peak RSS as ``VmHWM``
+  after resetting it (``echo 5 > /proc/<pid>/clear_refs``) before the crash; the child it runs when the symbol cache lacks
   a crash's addresses reports its own peak RSS (``wait4``) in the daemon's record line. A
   handler's CPU is the sum over its processes, its peak RSS the maximum;
 - **durable**: from the trigger to the core's final name appearing (both tools fsync before
@@ -45,7 +45,7 @@ is only fair between handlers measured in the same stretches of time):
 
 Run as root (takes the core_pattern flock per handler, restores everything):
 
-    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--rounds 1] [--only coredumpd,limit,…] [--programs random,…] [--gib 1] [--trials]
+    .venv/bin/python bench/bench_pipeline.py [--reps 3] [--rounds 1] [--spool SIZE] [--only coredumpd,limit,…] [--programs random,…] [--gib 1] [--trials]
 """
 
 from __future__ import annotations
@@ -367,7 +367,8 @@ def handoff_from_dmesg(pid: int) -> tuple[float, float] | None:
     return None
 
 
-def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool) -> None:
+def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool,
+                  spool: str | None = None) -> None:
     tag = "coredumpd" if daemon else "coredumpd-nodaemon"
     base = Path(tempfile.mkdtemp(prefix="cdb-state-", dir="/var/tmp"))
     socket_dir = Path(tempfile.mkdtemp(prefix="cdb-", dir="/run"))
@@ -375,7 +376,8 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool)
     socket_path = socket_dir / "handoff.sock"
     # one program crashes again and again here: no rate limit may turn a trial away
     config.write_text(f"[Coredump]\n\n[Coredumpd]\nHandoffSocket={socket_path}\n"
-                      "RateLimitBurst=100000\nUnitRateLimitBurst=100000\n")
+                      "RateLimitBurst=100000\nUnitRateLimitBurst=100000\n"
+                      + (f"SpoolSize={spool}\n" if spool else ""))
     helper_dir = work.dir / tag[:3]
     server = None
     try:
@@ -386,7 +388,7 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool)
             server = Daemon(config, state, socket_path)
         core_dir, catalog = state / "coredump", state / "catalog.sqlite"
         core_dir.mkdir(parents=True, exist_ok=True)
-        if server is not None:
+        if server is not None and spool:
             spool_back(core_dir)  # written as the daemon starts: a running machine has it
         for name, args in PROGRAMS.items():
             for _ in range(reps):
@@ -566,38 +568,47 @@ def report(work: Work, handlers: list[str], reps: int) -> int:
 rows_goals: list[str] = []
 
 
-def disk_floor(size: int, directory: Path = Path("/var/tmp")) -> float:
+def disk_floor(size: int, directory: Path = Path("/var/tmp")) -> tuple[float, float]:
     """Seconds to write ``size`` bytes of random data from memory to a new file in
     ``directory`` (the state directory's file system) through coredumpd's O_DIRECT writer,
-    close included: the floor under storing an incompressible core, without any pipe."""
+    close included, and to write them again over the same blocks: the floors under storing
+    an incompressible core into new blocks, and into a spool's (:mod:`coredumpd.spool`)."""
     from coredumpd.directout import SEGMENT, open_direct
 
     block = os.urandom(SEGMENT)
     fd, name = tempfile.mkstemp(prefix="disk-floor-", dir=directory)
     try:
-        writer = open_direct(fd)
-        if writer is None:
-            raise RuntimeError(f"{directory} refuses O_DIRECT")
-        start = time.monotonic()
-        for _ in range(size // SEGMENT):
-            writer.write(block)
-        writer.close()
-        return time.monotonic() - start
+        times = []
+        for _ in range(2):
+            writer = open_direct(fd)
+            if writer is None:
+                raise RuntimeError(f"{directory} refuses O_DIRECT")
+            start = time.monotonic()
+            for _ in range(size // SEGMENT):
+                writer.write(block)
+            writer.close()
+            times.append(time.monotonic() - start)
+        return times[0], times[1]
     finally:
         os.close(fd)
         os.unlink(name)
 
 
 def print_disk_floor(gib: int, reps: int) -> None:
-    times = sorted(disk_floor(gib << 30) for _ in range(reps))
-    print(f"\nDisk floor: {gib} GiB of random bytes written from memory with O_DIRECT (the "
-          f"storage path's writer) on /var/tmp's file system: median {statistics.median(times):.3f} s "
-          f"({', '.join(f'{t:.3f}' for t in times)}); the pipe limit does not store its bytes.")
+    runs = [disk_floor(gib << 30) for _ in range(reps)]
+    for what, times in (("into new blocks", sorted(r[0] for r in runs)),
+                        ("over written blocks", sorted(r[1] for r in runs))):
+        print(f"\nDisk floor, {what}: {gib} GiB of random bytes written from memory with O_DIRECT "
+              f"(the storage path's writer) on /var/tmp's file system: median "
+              f"{statistics.median(times):.3f} s ({', '.join(f'{t:.3f}' for t in times)}); the "
+              f"pipe limit does not store its bytes.")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--spool", default=None, metavar="SIZE",
+                        help="the daemon's SpoolSize= (off by default, as in the product)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every handler's --reps trials this many times, the handlers "
                              "taking turns: this VM's speed drifts by 2x over minutes, and the "
@@ -649,7 +660,8 @@ def main() -> int:
                     elif handler == "systemd":
                         run_systemd(work, sysctls, args.reps)
                     else:
-                        run_coredumpd(work, sysctls, args.reps, daemon=handler == "coredumpd")
+                        run_coredumpd(work, sysctls, args.reps, daemon=handler == "coredumpd",
+                                      spool=args.spool)
                 print(f"{LABELS[handler]} (round {round_no + 1}): {time.monotonic() - t:.0f} s",
                       file=sys.stderr)
         status = report(work, handlers, args.reps * args.rounds)

@@ -75,8 +75,8 @@ class Config:
     #: full cores kept per crash signature; repeats keep metadata and backtrace (None: all)
     full_cores_per_signature: int | None = None
     #: disk blocks the daemon writes ahead for the next big core (:mod:`coredumpd.spool`);
-    #: at most a quarter of MaxUse, 0 turns it off
-    spool_size: int = 1 << 30
+    #: at most a quarter of MaxUse; 0 (the default): none
+    spool_size: int = 0
     #: the files that were read, in order
     sources: tuple[Path, ...] = ()
 

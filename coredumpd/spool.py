@@ -1,25 +1,29 @@
 """A landing zone for big cores: disk blocks written ahead of time, so a crash's bytes
-overwrite instead of allocate.
+overwrite instead of allocate. Off unless ``SpoolSize=`` is set.
 
-Measured on these VMs (ext4 on a virtio disk, mounted with ``discard``; ``/tmp/qd*.py``-style
-loops of 2 MiB ``O_DIRECT`` writes, kept in ``bench/bench_pipeline.py``'s "disk floor" line):
-writing 1 GiB into blocks no file holds takes 0.60-0.74 s at any queue depth or write size,
-``fallocate`` first changes nothing (0.61-0.65 s: the blocks are reserved, not written), and
-overwriting blocks a file already wrote takes 0.33-0.39 s, less than the kernel takes to
-stream a 1 GiB core into a pipe read by ``cat`` (0.36-0.42 s). Thin-provisioned virtual disks
-(qcow2, thin LVM, cloud volumes) pay for the first write of every block, and a deleted
-file's blocks are discarded: they pay again. PostgreSQL recycles its WAL segments for the
-same reason.
+On thin-provisioned virtual disks (qcow2, thin LVM, cloud volumes) the first write of a block
+costs more than overwriting it, and a deleted file's blocks are discarded (ext4 ``discard``):
+they cost again. Measured on these VMs (ext4 on virtio, 1 GiB in 2 MiB ``O_DIRECT`` writes,
+the "disk floor" lines of ``bench/bench_pipeline.py``): 0.47-0.74 s into new blocks at any
+queue depth or write size (``fallocate`` first changes nothing: the blocks are reserved, not
+written), 0.26-0.39 s over blocks a file already wrote. PostgreSQL recycles its WAL segments
+for the same reason.
 
-So the daemon keeps one file of written blocks, :data:`SPOOL` in the core directory. A core
+End to end it did not show: the daemon's receive of a 1 GiB random core takes about 0.6 s
+either way here, bound by the pipe, not the disk (``bench_pipeline.py --spool 1G`` against
+none, rounds alternating: 0.645 s and 0.741 s median with it, 0.701 s and 0.607 s without,
+in two runs). Hence off by default; it is for disks whose first writes are the bottleneck.
+
+The daemon keeps one file of written blocks, :data:`SPOOL` in the core directory. A core
 guessed to be big on disk (:mod:`coredumpd.estimate`: at least a quarter of the spool) is
-written into it: :meth:`Spool.take` renames it to the core's temp name, storage writes from offset 0 and
-cuts the file to the core's size; the spool has become the core. Once the core is published,
-:meth:`Spool.refill` writes a new one on a thread, pausing while a core is being received
-(:meth:`Spool.receiving`), and only where the spool fits under ``MaxUse=`` (the cores' usage
-counted, at most a quarter of it) and above ``KeepFree=``. The price: the spool's size on
-disk (vacuum gives it up before any core, :func:`coredumpd.vacuum.vacuum`), and one spool of
-writes after each big core, after its task is released. ``SpoolSize=0`` turns it off.
+written into it: :meth:`Spool.take` renames it to a temp name of its own (:data:`TAKEN`),
+storage writes from offset 0 and cuts the file to the core's size; the spool has become the
+core. Once the core is published, :meth:`Spool.refill` writes a new one on a thread, pausing
+while a core is being received (:meth:`Spool.receiving`), and only where the spool fits under
+``MaxUse=`` (the cores' usage counted, at most a quarter of it) and above ``KeepFree=``. The
+price: the spool's size on disk (vacuum gives it up before any core,
+:func:`coredumpd.vacuum.vacuum`), and one spool of writes after each big core, after its task
+is released.
 
 Only zstd cores take the spool: a sparse (``Compress=no``) core skips its holes with
 ``lseek``, and the spool's old bytes would show through them.
@@ -101,11 +105,12 @@ class Spool:
             if guess < os.fstat(fd).st_size // 4:
                 os.close(fd)
                 return None
-            fcntl.flock(fd, fcntl.LOCK_EX)  # before the rename: a taken spool is never free
+            # locked before the rename: a taken spool is never free
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             name = f"{TAKEN}{secrets.token_hex(8)}"
             os.rename(SPOOL, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
             os.utime(fd)  # vacuum removes temp names by age: this one is new
-        except FileNotFoundError:  # another crash took it first
+        except (FileNotFoundError, BlockingIOError):  # another crash took it first
             os.close(fd)
             return None
         except BaseException:
