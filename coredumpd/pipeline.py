@@ -385,4 +385,3 @@ def _read_id(path: str) -> str | None:
             return f.read().strip().replace("-", "") or None
     except OSError:
         return None
-

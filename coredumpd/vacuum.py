@@ -3,11 +3,11 @@
 systemd's rule (``coredump-vacuum.c``): while the directory's cores use more than MaxUse
 (sum of ``st_blocks * 512``) or the filesystem has less than KeepFree free (``f_bfree``),
 delete the oldest file (by mtime) of the uid that owns the most cores. Only regular files
-named ``core.<comm>.<uid>.…`` count; the file just written is excluded. Ours on top: the
-daemon's spool of written blocks (:mod:`coredumpd.spool`) counts in the usage too, and is
-the first file to go, before any core. Unset limits are
+named ``core.<comm>.<uid>.…`` count; the file just written is excluded. Unset limits are
 percentages of the filesystem: MaxUse 10 % clamped to [1 MiB, 4 GiB], KeepFree 15 % capped
-at 4 GiB; explicit values are rounded up to a page; 0 disables a check.
+at 4 GiB; explicit values are rounded up to a page; 0 disables a check. Ours on top: the
+daemon's spool of written blocks (:mod:`coredumpd.spool`) counts in the usage too, and is
+the first file to go, before any core.
 """
 
 from __future__ import annotations
