@@ -128,7 +128,7 @@ class Pipeline:
                  storage: bool = True, journal: bool = True,
                  journal_size_max: int | None = None,
                  signatures: SignatureLimit | None = None,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, spool: Spool | None = None) -> None:
         self.journal_size_max = journal_size_max
         #: the rate limits, for the doors that cannot ask before the core comes (the pipe)
         self.policy = policy
@@ -142,7 +142,7 @@ class Pipeline:
         self.storage = storage
         self.journal = journal
         #: blocks written ahead for big cores (a daemon's: :func:`coredumpd.runtime.pipeline_for`)
-        self.spool: Spool | None = None
+        self.spool = spool
         self.symbol_cache = _attempt("open the symbol cache", None,
                                      lambda: SymbolCache(state_dir / "cache" / "symbols"))
         #: one crash's symbols at a time: concurrent crashes of one program would each build

@@ -35,14 +35,16 @@ def pipeline_for(config: Config, *, spool: bool = False) -> Pipeline:
             signatures.seed(catalog.full_core_counts())
         except Exception as err:  # noqa: BLE001 - optional: only the history is lost
             log.warning("failed to count cores per signature, ignoring: %s", err)
-    pipeline = Pipeline(state_dir=state, limits=limits, catalog=catalog,
-                        storage=config.storage != Storage.NONE,
+    storage = config.storage != Storage.NONE
+    written_ahead = None
+    if spool and storage and limits.compress and config.spool_size > 0:
+        written_ahead = Spool(config.core_directory, config.spool_size,
+                              max_use=limits.max_use, keep_free=limits.keep_free)
+    pipeline = Pipeline(state_dir=state, limits=limits, catalog=catalog, storage=storage,
                         journal_size_max=config.journal_size_max, signatures=signatures,
-                        policy=build_policy(config, catalog))
-    if spool and pipeline.storage and limits.compress and config.spool_size > 0:
-        pipeline.spool = Spool(config.core_directory, config.spool_size,
-                               max_use=limits.max_use, keep_free=limits.keep_free)
-        pipeline.spool.refill()
+                        policy=build_policy(config, catalog), spool=written_ahead)
+    if written_ahead is not None:
+        written_ahead.refill()  # (the pipeline made the core directory)
     return pipeline
 
 

@@ -32,10 +32,8 @@ Only zstd cores take the spool: a sparse (``Compress=no``) core skips its holes 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import logging
-import mmap
 import os
 import secrets
 import threading
@@ -43,6 +41,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from coredumpd.directout import DirectWriter, open_direct
 from coredumpd.vacuum import SPOOL, read_fs_space, resolve_keep_free, resolve_max_use, usage_of
 
 log = logging.getLogger(__name__)
@@ -214,14 +213,11 @@ class Spool:
                      dir_fd=dirfd)
         done = False
         try:
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
-            except OSError as err:
-                if err.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
-                    raise
+            writer = open_direct(fd)
+            if writer is None:
                 # no O_DIRECT, no gain: a core through the page cache allocates its pages anyway
                 return "no O_DIRECT on this file system"
-            if not self._write(fd, size):
+            if not self._write(writer, size):
                 return "stopped"
             os.fsync(fd)
             try:  # never over a spool another writer made meanwhile
@@ -237,25 +233,19 @@ class Spool:
             if done:
                 os.fsync(dirfd)
 
-    def _write(self, fd: int, size: int) -> bool:
+    def _write(self, writer: DirectWriter, size: int) -> bool:
         """``size`` bytes of :data:`PATTERN`, a segment at a time, waiting while a core is
-        received; False when stopped."""
-        buf = mmap.mmap(-1, SEGMENT)  # page-aligned, as O_DIRECT wants
-        try:
-            block = PATTERN * (SEGMENT // len(PATTERN))
-            buf[:len(block)] = block
-            with memoryview(buf) as view:
-                for offset in range(0, size, SEGMENT):
-                    with self._cond:
-                        self._cond.wait_for(lambda: self._stopping or not self._receiving)
-                        if self._stopping:
-                            return False
-                    done = 0
-                    while done < SEGMENT:
-                        done += os.pwrite(fd, view[done:], offset + done)
-            return True
-        finally:
-            buf.close()
+        received; False when stopped (nothing more is written)."""
+        block = PATTERN * (SEGMENT // len(PATTERN)) + PATTERN[:SEGMENT % len(PATTERN)]
+        for _ in range(0, size, SEGMENT):
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping or not self._receiving)
+                if self._stopping:
+                    writer.abort()
+                    return False
+            writer.write(block)
+        writer.close()
+        return True
 
 
 def _remove_abandoned(dirfd: int) -> None:
