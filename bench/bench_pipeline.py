@@ -34,9 +34,10 @@ is only fair between handlers measured in the same stretches of time):
   measured directly: CPU as the change of utime+stime+cutime+cstime in ``/proc/<pid>/stat``
   across the crash (with ``--spool``, the writing of a new spool after a core that took the
   old one too, :mod:`coredumpd.spool`: the next crash waits for it), peak RSS as ``VmHWM``
-  after resetting it (``echo 5 > /proc/<pid>/clear_refs``) before the crash; the child it runs when the symbol cache lacks
-  a crash's addresses reports its own peak RSS (``wait4``) in the daemon's record line. A
-  handler's CPU is the sum over its processes, its peak RSS the maximum;
+  after resetting it (``echo 5 > /proc/<pid>/clear_refs``) before the crash; the child it
+  runs when the symbol cache lacks a crash's addresses reports its own peak RSS (``wait4``)
+  in the daemon's record line. A handler's CPU is the sum over its processes, its peak RSS
+  the maximum;
 - **durable**: from the trigger to the core's final name appearing (both tools fsync before
   the link), plus, for coredumpd, until its catalog row is there;
 - **hand-off** (coredumpd with the daemon): the helper's own kernel-log line, from its

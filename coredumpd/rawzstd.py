@@ -35,7 +35,9 @@ _WINDOW_128K = 7 << 3
 #: Frame_Header_Descriptor 0: no content size, not single-segment, no checksum, no dictionary
 FRAME_HEADER = MAGIC + bytes((0x00, _WINDOW_128K))
 #: a splice or read shorter than this found the pipe nearly empty: wait before the next one,
-#: so the kernel (which writes a core a page at a time) fills it and blocks stay large
+#: so the kernel (which writes a core a page at a time) fills it and blocks stay large. (Only
+#: here, for raw stretches: the reader of compressible chunks, ``storage._ReadAhead``, must not
+#: wait, a constant core got slower with it.)
 SHORT = 32 << 10
 SHORT_WAIT = 0.0002
 
