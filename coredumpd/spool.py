@@ -42,7 +42,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from coredumpd.directout import DirectWriter, open_direct
-from coredumpd.vacuum import SPOOL, read_fs_space, resolve_keep_free, resolve_max_use, usage_of
+from coredumpd.vacuum import (
+    SPOOL,
+    FsSpace,
+    read_fs_space,
+    resolve_keep_free,
+    resolve_max_use,
+    usage_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +74,23 @@ def spool_size(wanted: int, max_use: int | None, fs_size: int) -> int:
     limit = resolve_max_use(max_use, fs_size)
     size = min(wanted, limit // 4) if limit > 0 else wanted
     return size // SEGMENT * SEGMENT
+
+
+def room(wanted: int, max_use: int | None, keep_free: int | None, space: FsSpace,
+         used: int) -> tuple[int, str | None]:
+    """The spool's size on a file system with ``space`` whose cores (and spool) use ``used``
+    bytes, and what refuses it, if anything: MaxUse (a quarter of it at most, the cores
+    counted) or KeepFree."""
+    size = spool_size(wanted, max_use, space.size)
+    if size <= 0:
+        return 0, "MaxUse= leaves none"
+    limit_free = resolve_keep_free(keep_free, space.size)
+    if space.free - size < limit_free:
+        return size, f"{space.free} bytes free, KeepFree={limit_free}"
+    limit_use = resolve_max_use(max_use, space.size)
+    if limit_use > 0 and used + size > limit_use:
+        return size, f"cores use {used} bytes, MaxUse={limit_use}"
+    return size, None
 
 
 class Spool:
@@ -198,17 +222,10 @@ class Spool:
             return READY
         except FileNotFoundError:
             pass
-        space = read_fs_space(dirfd)
-        size = spool_size(self.wanted, self.max_use, space.size)
-        if size <= 0:
-            return "no room: MaxUse= leaves none"
-        keep_free = resolve_keep_free(self.keep_free, space.size)
-        if space.free - size < keep_free:
-            return f"no room: {space.free} bytes free, KeepFree={keep_free}"
-        max_use = resolve_max_use(self.max_use, space.size)
-        used = usage_of(dirfd)
-        if max_use > 0 and used + size > max_use:
-            return f"no room: cores use {used} bytes, MaxUse={max_use}"
+        size, refusal = room(self.wanted, self.max_use, self.keep_free, read_fs_space(dirfd),
+                             usage_of(dirfd))
+        if refusal is not None:
+            return f"no room: {refusal}"
         fd = os.open(FILLING, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600,
                      dir_fd=dirfd)
         done = False
