@@ -3,7 +3,7 @@
 Three programs are compiled in the run (``bench/programs/pipecrash.c``): 1 GiB of
 random-filled heap, 1 GiB of constant-filled heap, and 100 idle threads with a small heap.
 Each one fills its memory, says "ready", and crashes (SIGSEGV) when a byte arrives on stdin,
-so the clock covers the crash and not the fill. Every program crashes under four handlers:
+so the clock covers the crash and not the fill. Every program crashes under each handler:
 
 - ``pipe limit``: ``core_pattern`` pipes to ``cat > /dev/null`` (through a script in a
   short /tmp dir: the kernel runs no shell, and keeps 127 bytes of pattern);
@@ -14,7 +14,10 @@ so the clock covers the crash and not the fill. Every program crashes under four
   memory back to the host), so writing 1 GiB of random bytes costs more than piping it;
 - ``coredumpd``: the pipe door from :func:`coredumpd.install.install` (inside
   :func:`coredumpd.sysctl.crash_sysctls`), with ``coredumpd serve`` taking the hand-off;
-- ``coredumpd, no daemon``: the same door, the helper runs the pipeline itself;
+- ``coredumpd, no spool``: the same with ``SpoolSize=0`` (:mod:`coredumpd.spool`): what the
+  spool buys, measured in the same rounds;
+- ``coredumpd, no daemon``: the same door, the helper runs the pipeline itself (no spool:
+  that is the daemon's);
 - ``systemd-coredump``: Debian's pattern
   ``|/lib/systemd/systemd-coredump %P %u %g %s %t 9223372036854775808 %h %d`` with
   ``core_pipe_limit=16``, the per-crash service started by ``systemd-socket-activate`` on
@@ -47,6 +50,8 @@ is only fair between handlers measured in the same stretches of time):
 Run as root (takes the core_pattern flock per handler, restores everything):
 
     .venv/bin/python bench/bench_pipeline.py [--reps 3] [--rounds 1] [--spool SIZE] [--only coredumpd,limit,…] [--programs random,…] [--gib 1] [--trials]
+
+(``--spool``: the daemon's ``SpoolSize=``, the product's default when not given.)
 """
 
 from __future__ import annotations
@@ -89,9 +94,10 @@ PROGRAMS: dict[str, tuple[str, ...]] = {
     "1 GiB constant": ("constant", "1024", "1"),
     "100 idle threads": ("constant", "4", "100"),
 }
-HANDLERS = ("limit", "file", "coredumpd", "coredumpd-nodaemon", "systemd")
+HANDLERS = ("limit", "file", "coredumpd", "coredumpd-nospool", "coredumpd-nodaemon", "systemd")
 LABELS = {"limit": "pipe limit (cat)", "file": "kernel file mode", "coredumpd": "coredumpd",
-          "coredumpd-nodaemon": "coredumpd, no daemon", "systemd": "systemd-coredump 252"}
+          "coredumpd-nospool": "coredumpd, no spool", "coredumpd-nodaemon": "coredumpd, no daemon",
+          "systemd": "systemd-coredump 252"}
 GOAL_REAPED_X = 1.3
 GOAL_RSS_MIB = 64
 GOAL_HANDOFF_MS = 30.0
@@ -368,9 +374,11 @@ def handoff_from_dmesg(pid: int) -> tuple[float, float] | None:
     return None
 
 
-def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool,
+def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, tag: str,
                   spool: str | None = None) -> None:
-    tag = "coredumpd" if daemon else "coredumpd-nodaemon"
+    daemon = tag != "coredumpd-nodaemon"
+    if tag == "coredumpd-nospool":
+        spool = "0"
     base = Path(tempfile.mkdtemp(prefix="cdb-state-", dir="/var/tmp"))
     socket_dir = Path(tempfile.mkdtemp(prefix="cdb-", dir="/run"))
     state, config = base / "state", base / "coredump.conf"
@@ -378,8 +386,8 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool,
     # one program crashes again and again here: no rate limit may turn a trial away
     config.write_text(f"[Coredump]\n\n[Coredumpd]\nHandoffSocket={socket_path}\n"
                       "RateLimitBurst=100000\nUnitRateLimitBurst=100000\n"
-                      + (f"SpoolSize={spool}\n" if spool else ""))
-    helper_dir = work.dir / tag[:3]
+                      + (f"SpoolSize={spool}\n" if spool is not None else ""))
+    helper_dir = work.dir / tag[-3:]
     server = None
     try:
         installed = install(state_dir=state, mode="pipe", helper_dir=helper_dir, config=config,
@@ -389,7 +397,7 @@ def run_coredumpd(work: Work, sysctls: CrashSysctls, reps: int, *, daemon: bool,
             server = Daemon(config, state, socket_path)
         core_dir, catalog = state / "coredump", state / "catalog.sqlite"
         core_dir.mkdir(parents=True, exist_ok=True)
-        if server is not None and spool:
+        if server is not None and spool != "0":
             spool_back(core_dir)  # written as the daemon starts: a running machine has it
         for name, args in PROGRAMS.items():
             for _ in range(reps):
@@ -609,7 +617,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--spool", default=None, metavar="SIZE",
-                        help="the daemon's SpoolSize= (off by default, as in the product)")
+                        help="the daemon's SpoolSize= (the product's default unless given)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every handler's --reps trials this many times, the handlers "
                              "taking turns: this VM's speed drifts by 2x over minutes, and the "
@@ -661,8 +669,7 @@ def main() -> int:
                     elif handler == "systemd":
                         run_systemd(work, sysctls, args.reps)
                     else:
-                        run_coredumpd(work, sysctls, args.reps, daemon=handler == "coredumpd",
-                                      spool=args.spool)
+                        run_coredumpd(work, sysctls, args.reps, tag=handler, spool=args.spool)
                 print(f"{LABELS[handler]} (round {round_no + 1}): {time.monotonic() - t:.0f} s",
                       file=sys.stderr)
         status = report(work, handlers, args.reps * args.rounds)

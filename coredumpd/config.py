@@ -25,6 +25,8 @@ from coredumpd.errors import ConfigError
 
 #: the catalog's file name in a state directory
 CATALOG = "catalog.sqlite"
+#: the cores' directory under the state directory
+CORE_SUBDIR = "coredump"
 
 if TYPE_CHECKING:  # storage imports zstandard; the pipe helper reads config on its fast path
     from coredumpd.storage import StorageLimits
@@ -74,16 +76,16 @@ class Config:
     unit_rate_limit_burst: int = 30
     #: full cores kept per crash signature; repeats keep metadata and backtrace (None: all)
     full_cores_per_signature: int | None = None
-    #: disk blocks the daemon writes ahead for the next big core (:mod:`coredumpd.spool`);
-    #: at most a quarter of MaxUse; 0 (the default): none
-    spool_size: int = 0
+    #: the file the daemon writes ahead for the next big core (:mod:`coredumpd.spool`); at
+    #: most a quarter of MaxUse; 0: none
+    spool_size: int = 1 << 30
     #: the files that were read, in order
     sources: tuple[Path, ...] = ()
 
     @property
     def core_directory(self) -> Path:
         """Where cores are stored: ``<StateDirectory>/coredump``."""
-        return self.state_directory / "coredump"
+        return self.state_directory / CORE_SUBDIR
 
     @property
     def catalog_path(self) -> Path:

@@ -43,10 +43,11 @@ BUFFERS = 3
 ALIGN = 4096
 
 
-def open_direct(fd: int) -> DirectWriter | None:
-    """A writer for ``fd`` (a new, empty regular file) with ``O_DIRECT`` set on it; ``None``
-    when the file system refuses it, or ``fd`` is no regular file (on a pipe the flag means
-    packet mode): the fd is left as it was."""
+def open_direct(fd: int, start: int = 0) -> DirectWriter | None:
+    """A writer for ``fd`` (a regular file, empty from ``start`` on, a multiple of
+    :data:`ALIGN`) with ``O_DIRECT`` set on it; ``None`` when the file system refuses it, or
+    ``fd`` is no regular file (on a pipe the flag means packet mode): the fd is left as it
+    was."""
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         return None
     try:
@@ -56,16 +57,18 @@ def open_direct(fd: int) -> DirectWriter | None:
         if err.errno in (errno.EINVAL, errno.EOPNOTSUPP):
             return None
         raise
-    return DirectWriter(fd, flags)
+    return DirectWriter(fd, flags, start)
 
 
 class DirectWriter:
-    """Appends to a file opened for ``O_DIRECT`` (:func:`open_direct`); ``size`` counts the
-    bytes written so far (the file's final size)."""
+    """Appends to a file opened for ``O_DIRECT`` (:func:`open_direct`) from offset ``start``;
+    ``size`` is the file's size so far (its final size)."""
 
-    def __init__(self, fd: int, flags: int) -> None:
+    def __init__(self, fd: int, flags: int, start: int = 0) -> None:
+        if start % ALIGN:
+            raise ValueError(f"direct writes start at a multiple of {ALIGN}, not {start}")
         self.fd = fd
-        self.size = 0
+        self.size = start
         #: still writing with O_DIRECT (a refused write turns it off: :meth:`_write_at`)
         self.direct = True
         self._flags = flags  # without O_DIRECT, restored by close()
@@ -75,7 +78,7 @@ class DirectWriter:
             self._free.put(mmap.mmap(-1, SEGMENT))
         self._buf: mmap.mmap | None = self._free.get()
         self._fill = 0  # bytes in _buf
-        self._offset = 0  # file offset of _buf's first byte
+        self._offset = start  # file offset of _buf's first byte
         self._error: OSError | None = None
         self._thread = threading.Thread(target=self._run, name="direct-writer", daemon=True)
         self._thread.start()
@@ -169,3 +172,78 @@ class DirectWriter:
                 self.direct = False
                 log.warning("O_DIRECT write refused (%s): writing through the page cache",
                             err.strerror)
+
+
+class CachedWriter:
+    """Appends to a file whose first ``cached`` bytes have their pages in the page cache
+    already (the spool, :mod:`coredumpd.spool`), through one buffer of :data:`SEGMENT` bytes
+    on the caller's thread: each write is one copy into cached pages, and nothing goes to the
+    disk before the fsync. Past ``cached`` it goes on with a :class:`DirectWriter` (where the
+    file system refuses ``O_DIRECT``, through the page cache). The same calls as
+    :class:`DirectWriter`.
+
+    (A writer thread made it slower here: with the kernel writing the core on one CPU and
+    the reader on the other, a third busy thread only takes turns with them. 1 GiB random
+    core, rounds alternating: 0.51 s median on the caller's thread, 0.67 s with the thread.)
+    """
+
+    def __init__(self, fd: int, cached: int) -> None:
+        self.fd = fd
+        self._cached = cached
+        self._written = 0  # bytes of the file written by the buffer
+        self._buf: bytearray | None = bytearray(SEGMENT)
+        self._fill = 0
+        #: past the cached pages (from the first segment's end at or after ``cached``)
+        self._past = open_direct(fd) if cached <= 0 else None
+
+    @property
+    def size(self) -> int:
+        return self._past.size if self._past is not None else self._written + self._fill
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            with self.reserve(len(view)) as room:
+                n = len(room)
+                room[:] = view[:n]
+            self.commit(n)
+            view = view[n:]
+
+    def reserve(self, most: int) -> memoryview:
+        if self._past is not None:
+            return self._past.reserve(most)
+        assert self._buf is not None, "closed"
+        return memoryview(self._buf)[self._fill:self._fill + min(most, SEGMENT - self._fill)]
+
+    def commit(self, n: int) -> None:
+        if self._past is not None:
+            self._past.commit(n)
+            return
+        self._fill += n
+        if self._fill == SEGMENT:
+            self._flush()
+            if self._written >= self._cached:
+                self._past = open_direct(self.fd, self._written)
+
+    def close(self) -> None:
+        """Write the rest and cut the file to :attr:`size`."""
+        if self._past is not None:
+            self._past.close()
+        elif self._buf is not None:
+            self._flush()
+            os.ftruncate(self.fd, self._written)
+        self._buf = None
+
+    def abort(self) -> None:
+        if self._past is not None:
+            self._past.abort()
+        self._buf = None
+
+    def _flush(self) -> None:
+        assert self._buf is not None
+        with memoryview(self._buf) as view:
+            done = 0
+            while done < self._fill:
+                done += os.pwrite(self.fd, view[done:self._fill], self._written + done)
+        self._written += self._fill
+        self._fill = 0

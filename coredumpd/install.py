@@ -26,7 +26,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from coredumpd.config import load_config
+from coredumpd import spool
+from coredumpd.config import CORE_SUBDIR, load_config
 from coredumpd.context import PIPE_SPECIFIERS
 from coredumpd.errors import CoredumpError
 from coredumpd.sysctl import CORE_PATTERN, SysctlError, read_sysctl, write_sysctl
@@ -268,6 +269,7 @@ def uninstall(*, state_dir: Path, lock: bool = True) -> dict[str, str]:
     wrapper = Path(saved.get("wrapper", ""))
     if wrapper.name == "helper" and wrapper.exists():
         wrapper.unlink()
+    spool.remove(state_dir / CORE_SUBDIR)  # written ahead for crashes that no longer come here
     return restored
 
 

@@ -155,10 +155,11 @@ class BlockOutput(Protocol):
 MIN_IN_PLACE = 4096
 
 
-def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
+def read_blocks(src: int, out: BlockOutput, budget: int, *, wait: float = SHORT_WAIT) -> Spliced:
     """Move up to ``budget`` bytes from the pipe ``src`` into ``out`` as raw blocks, each read
     in place after a 3-byte gap its header fills once its size is known. ``end`` is
-    ``out.size`` afterwards."""
+    ``out.size`` afterwards. After a read shorter than :data:`SHORT`, waits ``wait`` seconds
+    (0: never; a sleep of 0 still gives the CPU away)."""
     moved = 0
     bounce: bytearray | None = None
     try:
@@ -183,8 +184,8 @@ def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
             if n == 0:
                 return Spliced(moved, out.size, True, None)
             moved += n
-            if n < SHORT:
-                time.sleep(SHORT_WAIT)
+            if wait and n < SHORT:
+                time.sleep(wait)
     except OSError as err:
         return Spliced(moved, out.size, False, err)
     return Spliced(moved, out.size, False, None)

@@ -1,29 +1,34 @@
-"""A landing zone for big cores: disk blocks written ahead of time, so a crash's bytes
-overwrite instead of allocate. Off unless ``SpoolSize=`` is set.
+"""A landing zone for big cores: a file written ahead of time whose pages stay in the page
+cache, so a crash's bytes are copied into memory the kernel already holds, and reach the disk
+(over blocks written before) only after the task is released. ``SpoolSize=`` (1 GiB by
+default, at most a quarter of ``MaxUse=``; 0: none).
 
-On thin-provisioned virtual disks (qcow2, thin LVM, cloud volumes) the first write of a block
-costs more than overwriting it, and a deleted file's blocks are discarded (ext4 ``discard``):
-they cost again. Measured on these VMs (ext4 on virtio, 1 GiB in 2 MiB ``O_DIRECT`` writes,
-the "disk floor" lines of ``bench/bench_pipeline.py``): 0.47-0.74 s into new blocks at any
-queue depth or write size (``fallocate`` first changes nothing: the blocks are reserved, not
-written), 0.26-0.39 s over blocks a file already wrote. PostgreSQL recycles its WAL segments
-for the same reason.
+Why: the task is released when its last byte is read, and on these VMs neither of the other
+ways to take a GiB in keeps up with the kernel's pipe. ``O_DIRECT`` writes (the storage path
+otherwise) run at the device's speed, 0.47-0.74 s a GiB into new blocks, 0.26-0.39 s over
+written ones (the "disk floor" lines of ``bench/bench_pipeline.py``), while the pipe gives a
+GiB in 0.36-0.5 s; and page cache taken fresh costs a host fault a page (free page reporting
+has handed idle memory back to the host), 0.6-3 s a GiB. Copying into cached pages does not
+wait for either: 1 GiB random core through the daemon, ``bench_pipeline.py --reps 3 --rounds 3
+--only limit,coredumpd,coredumpd-nospool --programs random`` (the handlers taking turns):
+reaped in 0.536 s median with the spool, 0.779 s with ``SpoolSize=0``, the pipe limit 0.426 s.
 
-End to end it did not show: the daemon's receive of a 1 GiB random core takes about 0.6 s
-either way here, bound by the pipe, not the disk (``bench_pipeline.py --spool 1G`` against
-none, rounds alternating: 0.645 s and 0.741 s median with it, 0.701 s and 0.607 s without,
-in two runs). Hence off by default; it is for disks whose first writes are the bottleneck.
+The daemon keeps one file, :data:`SPOOL` in the core directory, written through the page
+cache and fsync'd (its blocks are allocated and written; its pages stay, clean). A core guessed
+to be big on disk (:mod:`coredumpd.estimate`: at least a quarter of the spool) is written into
+it: :meth:`Spool.take` renames it to a temp name of its own (:data:`TAKEN`), storage checks that
+its pages are still cached (:func:`cached`: memory pressure may have taken them; then it writes
+over the blocks with ``O_DIRECT``), copies the core in from offset 0 (past the spool's end with
+``O_DIRECT``), cuts the file to the core's size, and after the fsync drops its pages. The spool
+has become the core. Once the core is published, :meth:`Spool.refill` writes a new one on a
+thread, pausing while a core is being received (:meth:`Spool.receiving`), and only where the
+spool fits under ``MaxUse=`` (the cores' usage counted, at most a quarter of it) and above
+``KeepFree=``; its pages are mostly the ones the last core just gave back.
 
-The daemon keeps one file of written blocks, :data:`SPOOL` in the core directory. A core
-guessed to be big on disk (:mod:`coredumpd.estimate`: at least a quarter of the spool) is
-written into it: :meth:`Spool.take` renames it to a temp name of its own (:data:`TAKEN`),
-storage writes from offset 0 and cuts the file to the core's size; the spool has become the
-core. Once the core is published, :meth:`Spool.refill` writes a new one on a thread, pausing
-while a core is being received (:meth:`Spool.receiving`), and only where the spool fits under
-``MaxUse=`` (the cores' usage counted, at most a quarter of it) and above ``KeepFree=``. The
-price: the spool's size on disk (vacuum gives it up before any core,
-:func:`coredumpd.vacuum.vacuum`), and one spool of writes after each big core, after its task
-is released.
+The price: the spool's size on disk (vacuum gives it up before any core,
+:func:`coredumpd.vacuum.vacuum`, and ``coredumpd uninstall`` removes it, :func:`remove`), as much
+page cache (memory the kernel reclaims under pressure like any clean file's, not the daemon's
+RSS), and one spool of writes after each big core, after its task is released.
 
 Only zstd cores take the spool: a sparse (``Compress=no``) core skips its holes with
 ``lseek``, and the spool's old bytes would show through them.
@@ -41,7 +46,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from coredumpd.directout import DirectWriter, open_direct
 from coredumpd.vacuum import (
     SPOOL,
     FsSpace,
@@ -230,13 +234,9 @@ class Spool:
                      dir_fd=dirfd)
         done = False
         try:
-            writer = open_direct(fd)
-            if writer is None:
-                # no O_DIRECT, no gain: a core through the page cache allocates its pages anyway
-                return "no O_DIRECT on this file system"
-            if not self._write(writer, size):
+            if not self._write(fd, size):
                 return "stopped"
-            os.fsync(fd)
+            os.fsync(fd)  # written blocks on the disk; the pages stay in the cache, clean
             try:  # never over a spool another writer made meanwhile
                 os.link(FILLING, SPOOL, src_dir_fd=dirfd, dst_dir_fd=dirfd)
             except FileExistsError:
@@ -250,19 +250,41 @@ class Spool:
             if done:
                 os.fsync(dirfd)
 
-    def _write(self, writer: DirectWriter, size: int) -> bool:
-        """``size`` bytes of :data:`PATTERN`, a segment at a time, waiting while a core is
-        received; False when stopped (nothing more is written)."""
+    def _write(self, fd: int, size: int) -> bool:
+        """``size`` bytes of :data:`PATTERN` through the page cache, a segment at a time,
+        waiting while a core is received; False when stopped (nothing more is written)."""
         block = PATTERN * (SEGMENT // len(PATTERN)) + PATTERN[:SEGMENT % len(PATTERN)]
-        for _ in range(0, size, SEGMENT):
+        for offset in range(0, size, SEGMENT):
             with self._cond:
                 self._cond.wait_for(lambda: self._stopping or not self._receiving)
                 if self._stopping:
-                    writer.abort()
                     return False
-            writer.write(block)
-        writer.close()
+            _pwrite_all(fd, block, offset)
         return True
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def cached(fd: int, size: int, samples: int = 16) -> bool:
+    """Whether the pages of the file ``fd`` (``size`` bytes) are in the page cache, judged
+    from ``samples`` pages spread over it (a read with ``RWF_NOWAIT`` fails rather than go to
+    the disk): the spool's pages are kept, but memory pressure may have taken them."""
+    if size <= 0 or not hasattr(os, "RWF_NOWAIT"):
+        return False
+    page = bytearray(1)
+    step = max(size // samples, 1)
+    for offset in range(0, size, step):
+        try:
+            if os.preadv(fd, [page], offset, os.RWF_NOWAIT) != 1:
+                return False
+        except OSError:  # EAGAIN: not cached; EOPNOTSUPP: cannot tell
+            return False
+    return True
 
 
 def _remove_abandoned(dirfd: int) -> None:
@@ -283,6 +305,18 @@ def _remove_abandoned(dirfd: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=dirfd)
         log.info("Removed %s, left by a writer that was killed.", name)
+
+
+def remove(directory: Path) -> list[str]:
+    """Remove the spool of the core directory ``directory``, and one being written (coredumpd
+    takes no more crashes there); the names removed. Taken spools are cores being written:
+    they stay."""
+    removed = []
+    for name in (SPOOL, FILLING):
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
+            removed.append(name)
+    return removed
 
 
 def pausing(spool: Spool | None) -> contextlib.AbstractContextManager[None]:

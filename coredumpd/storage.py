@@ -20,7 +20,9 @@ when safe (:mod:`coredumpd.acl`), ``user.coredump.*`` xattrs, fsync, link withou
 clobbering, fsync of the directory. zstd frames are written past the page cache
 (``O_DIRECT``, :mod:`coredumpd.directout`) where the file system allows it; otherwise, and
 for sparse files, the page cache is kept small while the file is written
-(:mod:`coredumpd.writeback`). Either way the fsync has little left to do.
+(:mod:`coredumpd.writeback`), and the fsync has little left to do. A big core the daemon's
+spool takes (:mod:`coredumpd.spool`) is copied into the spool's cached pages instead, and
+the fsync after the task's release writes it.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ import zstandard
 
 from coredumpd import acl, rawzstd
 from coredumpd.context import CrashContext
-from coredumpd.directout import DirectWriter, open_direct
+from coredumpd.directout import CachedWriter, DirectWriter, open_direct
 from coredumpd.errors import StorageError
-from coredumpd.spool import Spool, pausing
+from coredumpd.spool import Spool, cached, pausing
 from coredumpd.vacuum import read_fs_space, resolve_keep_free
 from coredumpd.writeback import WriteBehind
 
@@ -371,7 +373,7 @@ class _ZstdSink:
     one repeated byte becomes RLE blocks in a raw frame, without a compressor pass.
     """
 
-    def __init__(self, fd: int, level: int, direct: DirectWriter | None = None) -> None:
+    def __init__(self, fd: int, level: int, direct: DirectWriter | CachedWriter | None = None) -> None:
         self.fd = fd
         #: writes the file past the page cache (:mod:`coredumpd.directout`); else write(2)
         self.direct = direct
@@ -413,7 +415,11 @@ class _ZstdSink:
         """Up to ``budget`` bytes moved from ``pipe`` into a raw frame: by splice(2), or read
         straight into the direct writer's buffers."""
         self._frame(RAW)
-        if self.direct is not None:
+        if isinstance(self.direct, CachedWriter):
+            # nothing to wait for: the copy into cached pages keeps pace with the kernel, and
+            # a wait let the pipe fill (1 GiB random core: 0.53 s without, 0.69 s with it)
+            spliced = rawzstd.read_blocks(pipe, self.direct, budget, wait=0)
+        elif self.direct is not None:
             spliced = rawzstd.read_blocks(pipe, self.direct, budget)
         else:
             spliced = rawzstd.splice_blocks(pipe, self.fd, budget)
@@ -503,6 +509,7 @@ class _Temp:
     fd: int
     name: str | None  # None: O_TMPFILE (nothing to clean up but the fd)
     spooled: bool = False  # the spool's file, taken for this core
+    cached: int = 0  # bytes of it whose pages are in the page cache
 
     def discard(self) -> None:
         if self.name is not None:
@@ -521,7 +528,9 @@ def _open_temp(dirfd: int, final_name: str, spool: Spool | None, guess: int | No
     if spool is not None:
         taken = spool.take(dirfd, guess)
         if taken is not None:
-            return _Temp(dirfd, taken[0], taken[1], spooled=True)
+            fd, name = taken
+            size = os.fstat(fd).st_size
+            return _Temp(dirfd, fd, name, spooled=True, cached=size if cached(fd, size) else 0)
     flags = os.O_RDWR | os.O_CLOEXEC
     if USE_O_TMPFILE and hasattr(os, "O_TMPFILE"):
         try:
@@ -692,8 +701,14 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
            name: str, expected: int | None, limits: StorageLimits,
            rlimit: int | None, eof: Callable[[], None]) -> StoredCore:
     # zstd frames go past the page cache where the file system lets them (a sparse file's
-    # holes need lseek, so it is written through the page cache)
-    direct = open_direct(temp.fd) if limits.compress and USE_O_DIRECT else None
+    # holes need lseek, so it is written through the page cache), or into the cached pages of
+    # a spool, nothing going to the disk before the task is released
+    direct = None
+    if limits.compress:
+        if temp.cached:
+            direct = CachedWriter(temp.fd, temp.cached)
+        elif USE_O_DIRECT:
+            direct = open_direct(temp.fd)
     zstd = _ZstdSink(temp.fd, limits.level, direct) if limits.compress else None
     sink: _Sink = zstd if zstd is not None else _SparseSink(temp.fd)
     # a piped stream into zstd frames: incompressible stretches go in as raw blocks
@@ -803,6 +818,8 @@ def _store(directory: Path, temp: _Temp, context: CrashContext, head: bytes, sou
     try:
         final = _publish(temp, context, head, name)
         st = os.fstat(temp.fd)
+        if temp.cached:  # written back by the fsync: give the pages to the next spool
+            os.posix_fadvise(temp.fd, 0, 0, os.POSIX_FADV_DONTNEED)
     except OSError as err:
         reason = "disk full" if err.errno in _DISK_FULL else f"cannot publish {name}: {err.strerror}"
         log.warning("failed to publish the core of pid %s: %s", context.pid, reason)

@@ -28,6 +28,7 @@ from coredumpd.install import install, uninstall
 from coredumpd.journal_reader import JournalCrash, iter_crash_entries
 from tests.support.crash import wait_until
 from tests.support.journald import Journald
+from tests.support.pipe_door import TEST_SPOOL
 from tests.support.sysctl import crash_sysctls, e2e_unavailable_reason
 
 BIN = Path(sys.executable).parent
@@ -115,7 +116,8 @@ def records(crasher: Path, journald) -> Iterator[Records]:  # type: ignore[no-un
     helper = Path(tempfile.mkdtemp(prefix="cdt-", dir="/tmp"))
     sock_dir = Path(tempfile.mkdtemp(prefix="cdt-", dir="/run"))
     config = public / "coredump.conf"
-    config.write_text(f"[Coredump]\n\n[Coredumpd]\nHandoffSocket={sock_dir / 'handoff.sock'}\n")
+    config.write_text(f"[Coredump]\n\n[Coredumpd]\nHandoffSocket={sock_dir / 'handoff.sock'}\n"
+                      + TEST_SPOOL)
     rec = Records(state=public / "state", public=public, started_us=int(time.time()) * 1_000_000,
                   crasher=public / "crasher")
     shutil.copy2(crasher, rec.crasher)

@@ -15,11 +15,34 @@ from pathlib import Path
 import pytest
 
 from coredumpd import directout
-from coredumpd.directout import ALIGN, SEGMENT, open_direct
+from coredumpd.directout import ALIGN, SEGMENT, CachedWriter, open_direct
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+def feed(writer: directout.DirectWriter | CachedWriter, data: bytes, rng: random.Random) -> None:
+    """``data`` into ``writer`` in pieces of many sizes, by write() and by reserve()+commit()."""
+    pos = 0
+    while pos < len(data):
+        n = rng.choice([1, 3, 4095, 4096, 70_000, SEGMENT - 1, SEGMENT + 5])
+        if rng.random() < 0.5:
+            writer.write(data[pos:pos + n])
+            pos = min(pos + n, len(data))
+        else:  # in place, as rawzstd.read_blocks reads a pipe
+            with writer.reserve(n) as room:
+                got = min(len(room), len(data) - pos)
+                room[:got] = data[pos:pos + got]
+            writer.commit(got)
+            pos += got
+    assert writer.size == len(data)
+
+
+def resident(path: Path) -> int:
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0])
 
 
 def test_bytes_and_size_are_exact_and_skip_the_page_cache() -> None:
@@ -31,26 +54,36 @@ def test_bytes_and_size_are_exact_and_skip_the_page_cache() -> None:
     try:
         writer = open_direct(fd)
         assert writer is not None
-        pos = 0
-        while pos < len(data):
-            n = rng.choice([1, 3, 4095, 4096, 70_000, SEGMENT - 1, SEGMENT + 5])
-            if rng.random() < 0.5:
-                writer.write(data[pos:pos + n])
-                pos = min(pos + n, len(data))
-            else:  # in place, as rawzstd.read_blocks reads a pipe
-                with writer.reserve(n) as room:
-                    got = min(len(room), len(data) - pos)
-                    room[:got] = data[pos:pos + got]
-                writer.commit(got)
-                pos += got
-        assert writer.size == len(data)
+        feed(writer, data, rng)
         writer.close()
         assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT  # handed back as it came
         assert os.fstat(fd).st_size == len(data)
         if shutil.which("fincore"):
-            out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES",
-                                  str(path)], capture_output=True, text=True, check=True)
-            assert int(out.stdout.split()[0]) <= ALIGN  # at most the ftruncated tail's page
+            assert resident(path) <= ALIGN  # at most the ftruncated tail's page
+        assert path.read_bytes() == data
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+@pytest.mark.parametrize("cached", [0, 2 * SEGMENT])
+def test_cached_writer_copies_into_the_cached_pages_then_goes_on_direct(cached: int) -> None:
+    """A spool of ``cached`` bytes in the page cache: the core's bytes up to there are copied
+    into its pages, the rest is written with O_DIRECT; exact bytes and size either way."""
+    path = Path("/var/tmp") / f"directout-cached-{os.getpid()}"
+    rng = random.Random(9)
+    data = rng.randbytes(5 * SEGMENT + 777)
+    path.write_bytes(b"spool " * (cached // 6 + 1))  # longer than the core could cut
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+        writer = CachedWriter(fd, cached)
+        feed(writer, data, rng)
+        writer.close()
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT
+        assert os.fstat(fd).st_size == len(data)
+        if shutil.which("fincore"):  # the cached part, and nothing of the direct part
+            assert cached <= resident(path) <= cached + ALIGN
         assert path.read_bytes() == data
     finally:
         os.close(fd)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from coredumpd import spool as spool_module
-from coredumpd.spool import FILLING, READY, SEGMENT, TAKEN, Spool, spool_size
+from coredumpd import storage
+from coredumpd.spool import FILLING, READY, SEGMENT, TAKEN, Spool, cached, remove, spool_size
 from coredumpd.storage import StorageLimits, store_core
 from coredumpd.vacuum import SPOOL, vacuum
 from tests.e2e.coredumpd.test_storage import Feeder, make_context, read_back
@@ -50,6 +53,35 @@ def store(directory: Path, data: bytes, spool: Spool | None, guess: int | None,
     return stored
 
 
+def resident(path: Path) -> int:
+    """Bytes of ``path`` in the page cache."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0])
+
+
+def drop_pages(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def writers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``cached`` size of every CachedWriter storage makes (a core into cached pages)."""
+    made: list[int] = []
+
+    class Spy(storage.CachedWriter):
+        def __init__(self, fd: int, cached: int) -> None:
+            made.append(cached)
+            super().__init__(fd, cached)
+
+    monkeypatch.setattr(storage, "CachedWriter", Spy)
+    return made
+
+
 def test_fill_writes_every_block_once(core_dir: Path) -> None:
     spool = ready(core_dir)
     st = (core_dir / SPOOL).stat()
@@ -74,11 +106,57 @@ def test_a_big_core_is_stored_into_the_spool(core_dir: Path) -> None:
     assert (core_dir / SPOOL).stat().st_size == 8 * M
 
 
-def test_a_core_longer_than_the_spool_goes_on_past_its_end(core_dir: Path) -> None:
+def test_a_core_longer_than_the_spool_goes_on_past_its_end(core_dir: Path,
+                                                          writers: list[int]) -> None:
     spool = ready(core_dir, 4 * M)
     data = os.urandom(9 * M)
     stored = store(core_dir, data, spool, guess=len(data))
     assert stored.spooled and read_back(stored.path) == data
+    assert writers == [4 * M]
+
+
+@pytest.mark.skipif(not shutil.which("fincore"), reason="needs fincore (util-linux)")
+def test_the_spool_stays_in_the_page_cache(core_dir: Path) -> None:
+    ready(core_dir)
+    path = core_dir / SPOOL
+    assert resident(path) == 8 * M
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert cached(fd, 8 * M)
+        drop_pages(path)  # as memory pressure would
+        assert not cached(fd, 8 * M)
+    finally:
+        os.close(fd)
+    assert not cached(-1, 0)
+
+
+@pytest.mark.skipif(not shutil.which("fincore"), reason="needs fincore (util-linux)")
+def test_a_core_is_copied_into_the_cached_pages_then_they_are_dropped(
+        core_dir: Path, writers: list[int]) -> None:
+    spool = ready(core_dir)
+    data = os.urandom(5 * M + 999)
+    stored = store(core_dir, data, spool, guess=len(data))
+    assert stored.path.stat().st_blocks * 512 >= len(data)  # on the disk (fsync'd)
+    assert resident(stored.path) <= 4096  # and out of the cache: the next spool's pages
+    assert writers == [8 * M] and stored.spooled and read_back(stored.path) == data
+
+
+def test_a_spool_whose_pages_were_taken_is_written_past_the_cache(
+        core_dir: Path, writers: list[int]) -> None:
+    spool = ready(core_dir)
+    drop_pages(core_dir / SPOOL)
+    data = os.urandom(3 * M)
+    stored = store(core_dir, data, spool, guess=len(data))
+    assert stored.spooled and writers == [] and read_back(stored.path) == data
+
+
+def test_remove_takes_the_spool_and_a_partial_one_but_no_core(core_dir: Path) -> None:
+    ready(core_dir)
+    (core_dir / FILLING).write_bytes(b"half")
+    taken = core_dir / f"{TAKEN}0123456789abcdef"
+    taken.write_bytes(b"a core being written")
+    assert remove(core_dir) == [SPOOL, FILLING]
+    assert taken.exists() and remove(core_dir) == []
 
 
 @pytest.mark.parametrize("guess", [None, 2 * M - 1])

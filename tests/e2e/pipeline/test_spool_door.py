@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from coredumpd.install import uninstall
 from coredumpd.storage import decompress_to
 from coredumpd.vacuum import SPOOL
 from tests.support.crash import wait_until
@@ -69,3 +70,14 @@ def test_a_big_random_core_lands_in_the_spool(pipe_door: PipeDoor, compile_c,  #
     out = subprocess.run(["zstd", "-t", random_row.filename], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in core_dir.iterdir() if p.name.startswith(".#")) == []
+
+
+def test_uninstall_removes_the_spool(pipe_door: PipeDoor) -> None:
+    core_dir = pipe_door.state / "coredump"
+    daemon = pipe_door.start_daemon()
+    try:
+        wait_until(lambda: (core_dir / SPOOL).exists(), 60, "the daemon's first spool")
+    finally:
+        pipe_door.stop_daemon(daemon)
+    uninstall(state_dir=pipe_door.state, lock=False)
+    assert not (core_dir / SPOOL).exists()
