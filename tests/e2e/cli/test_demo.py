@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from coredumpd.catalog import Catalog
+from coredumpd.vacuum import SPOOL
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -43,3 +44,5 @@ def test_demo_catches_lists_and_explains_real_crashes(tmp_path: Path) -> None:
     assert sorted(r.signal for r in rows) == [6, 11, 11]
     assert all(r.storage_state == "present" and r.backtrace_json for r in rows)
     assert any("check_balance" in r.backtrace_json for r in rows)
+    # the daemon it started writes a spool (SpoolSize= is on by default): uninstall took it away
+    assert not (tmp_path / "state" / "coredump" / SPOOL).exists()
