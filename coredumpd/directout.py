@@ -60,7 +60,26 @@ def open_direct(fd: int, start: int = 0) -> DirectWriter | None:
     return DirectWriter(fd, flags, start)
 
 
-class DirectWriter:
+class _Appender:
+    """What both writers share: :meth:`write` through their :meth:`reserve` and :meth:`commit`."""
+
+    def reserve(self, most: int) -> memoryview:
+        raise NotImplementedError
+
+    def commit(self, n: int) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            with self.reserve(len(view)) as room:
+                n = len(room)
+                room[:] = view[:n]
+            self.commit(n)
+            view = view[n:]
+
+
+class DirectWriter(_Appender):
     """Appends to a file opened for ``O_DIRECT`` (:func:`open_direct`) from offset ``start``;
     ``size`` is the file's size so far (its final size)."""
 
@@ -82,15 +101,6 @@ class DirectWriter:
         self._error: OSError | None = None
         self._thread = threading.Thread(target=self._run, name="direct-writer", daemon=True)
         self._thread.start()
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        while view:
-            with self.reserve(len(view)) as room:
-                n = len(room)
-                room[:] = view[:n]
-            self.commit(n)
-            view = view[n:]
 
     def reserve(self, most: int) -> memoryview:
         """Room for up to ``most`` bytes in the current buffer (never empty); fill it, release
@@ -174,7 +184,7 @@ class DirectWriter:
                             err.strerror)
 
 
-class CachedWriter:
+class CachedWriter(_Appender):
     """Appends to a file whose first ``cached`` bytes have their pages in the page cache
     already (the spool, :mod:`coredumpd.spool`), through one buffer of :data:`SEGMENT` bytes
     on the caller's thread: each write is one copy into cached pages, and nothing goes to the
@@ -199,15 +209,6 @@ class CachedWriter:
     @property
     def size(self) -> int:
         return self._past.size if self._past is not None else self._written + self._fill
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        while view:
-            with self.reserve(len(view)) as room:
-                n = len(room)
-                room[:] = view[:n]
-            self.commit(n)
-            view = view[n:]
 
     def reserve(self, most: int) -> memoryview:
         if self._past is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from coredumpd.catalog import CatalogRow
 from coredumpd.install import uninstall
 from coredumpd.storage import decompress_to
 from coredumpd.vacuum import SPOOL
@@ -41,6 +42,19 @@ int main(int argc, char **argv) {
 """
 
 
+def check_whole(row: CatalogRow, exe: Path, tmp_path: Path) -> None:
+    """The stored core is the whole stream, with the marker, and its file only zstd frames (cut
+    to its size: no spool bytes after the last one)."""
+    assert row.storage_state == "present", row.notes
+    raw = tmp_path / f"core.{row.pid}"
+    decompress_to(Path(row.filename), raw)
+    with CoreReader(raw) as reader:
+        assert reader.size == reader.core.expected_size == row.received
+        assert reader.read(symbol_address(exe, "g_fill"), 12) == b"SPOOL-MARKER"
+    out = subprocess.run(["zstd", "-t", row.filename], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
 def test_a_big_random_core_lands_in_the_spool(pipe_door: PipeDoor, compile_c,  # type: ignore[no-untyped-def]
                                               tmp_path: Path) -> None:
     exe = compile_c(FILL, name="fill", flags=("-O1", "-no-pie"))
@@ -60,15 +74,7 @@ def test_a_big_random_core_lands_in_the_spool(pipe_door: PipeDoor, compile_c,  #
     assert "(into the spool)" in records[random_pid], log
     assert "(into the spool)" not in records[constant_pid], log
     for row in (random_row, constant_row):
-        assert row.storage_state == "present", row.notes
-        raw = tmp_path / f"core.{row.pid}"
-        decompress_to(Path(row.filename), raw)
-        with CoreReader(raw) as reader:
-            assert reader.size == reader.core.expected_size == row.received
-            assert reader.read(symbol_address(exe, "g_fill"), 12) == b"SPOOL-MARKER"
-    # the file is the core, cut to its size: no spool bytes after its last frame
-    out = subprocess.run(["zstd", "-t", random_row.filename], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+        check_whole(row, exe, tmp_path)
     assert sorted(p.name for p in core_dir.iterdir() if p.name.startswith(".#")) == []
 
 
