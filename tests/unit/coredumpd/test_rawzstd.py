@@ -133,3 +133,55 @@ def test_a_refused_write_is_reported_not_raised(tmp_path: Path) -> None:
     thread.join()
     os.close(r)
     assert left == data  # the pipe still holds all of it
+
+
+class SmallBuffers:
+    """A :class:`rawzstd.BlockOutput` whose buffers are ``segment`` bytes: blocks land across
+    their ends and through the bounce buffer."""
+
+    def __init__(self, segment: int) -> None:
+        self.segment = segment
+        self.done = bytearray()
+        self.buf = bytearray(segment)
+        self.fill = 0
+        self.size = 0
+
+    def reserve(self, most: int) -> memoryview:
+        if self.fill == self.segment:
+            self.done += self.buf
+            self.fill = 0
+        return memoryview(self.buf)[self.fill:self.fill + min(most, self.segment - self.fill)]
+
+    def commit(self, n: int) -> None:
+        self.fill += n
+        self.size += n
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            with self.reserve(len(view)) as room:
+                n = len(room)
+                room[:] = view[:n]
+            self.commit(n)
+            view = view[n:]
+
+    def bytes(self) -> bytes:
+        return bytes(self.done + self.buf[:self.fill])
+
+
+@pytest.mark.parametrize("segment", [3 + 4096 + 100, 70_000, 2 << 20])
+@pytest.mark.parametrize("budget", [1, 5000, BLOCK_MAX + 1, 3 << 20])
+def test_read_blocks_moves_budget_into_buffers_of_any_size(segment: int, budget: int) -> None:
+    data = os.urandom(1 << 20)
+    r, thread = feed(data)
+    out = SmallBuffers(segment)
+    spliced = rawzstd.read_blocks(r, out, budget, wait=0)
+    assert spliced.error is None and spliced.end == out.size == len(out.bytes())
+    assert spliced.moved == min(budget, len(data)) and spliced.eof == (budget > len(data))
+    assert decode(FRAME_HEADER + out.bytes() + FRAME_END) == data[:spliced.moved]
+    rest = b""
+    while chunk := os.read(r, 1 << 20):
+        rest += chunk
+    thread.join()
+    os.close(r)
+    assert rest == data[spliced.moved:]  # nothing beyond the budget was taken
