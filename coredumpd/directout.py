@@ -32,6 +32,8 @@ import queue
 import stat
 import threading
 
+from coredumpd.rawzstd import BlockOutput
+
 log = logging.getLogger(__name__)
 
 #: bytes per buffer, and per write(2) to the device
@@ -60,26 +62,7 @@ def open_direct(fd: int, start: int = 0) -> DirectWriter | None:
     return DirectWriter(fd, flags, start)
 
 
-class _Appender:
-    """What both writers share: :meth:`write` through their :meth:`reserve` and :meth:`commit`."""
-
-    def reserve(self, most: int) -> memoryview:
-        raise NotImplementedError
-
-    def commit(self, n: int) -> None:
-        raise NotImplementedError
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        while view:
-            with self.reserve(len(view)) as room:
-                n = len(room)
-                room[:] = view[:n]
-            self.commit(n)
-            view = view[n:]
-
-
-class DirectWriter(_Appender):
+class DirectWriter(BlockOutput):
     """Appends to a file opened for ``O_DIRECT`` (:func:`open_direct`) from offset ``start``;
     ``size`` is the file's size so far (its final size)."""
 
@@ -184,7 +167,7 @@ class DirectWriter(_Appender):
                             err.strerror)
 
 
-class CachedWriter(_Appender):
+class CachedWriter(BlockOutput):
     """Appends to a file whose first ``cached`` bytes have their pages in the page cache
     already (the spool, :mod:`coredumpd.spool`), through one buffer of :data:`SEGMENT` bytes
     on the caller's thread: each write is one copy into cached pages, and nothing goes to the

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import select
 import time
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 MAGIC = b"\x28\xb5\x2f\xfd"
 #: Block_Maximum_Size: no block may be larger, whatever the window
@@ -140,14 +140,29 @@ def splice_blocks(src: int, dst: int, budget: int) -> Spliced:
     return Spliced(moved, pos, False, None)
 
 
-class BlockOutput(Protocol):
-    """Where :func:`read_blocks` puts blocks (:class:`coredumpd.directout.DirectWriter`)."""
+class BlockOutput:
+    """Where :func:`read_blocks` puts blocks: buffers it reads into in place
+    (:meth:`reserve`, then :meth:`commit` what was filled), and :meth:`write` copying through
+    them. :class:`coredumpd.directout.DirectWriter` and ``CachedWriter`` are ones."""
 
     size: int
 
-    def reserve(self, most: int) -> memoryview: ...
-    def commit(self, n: int) -> None: ...
-    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    def reserve(self, most: int) -> memoryview:
+        """Room for up to ``most`` bytes in the current buffer (never empty)."""
+        raise NotImplementedError
+
+    def commit(self, n: int) -> None:
+        """``n`` bytes of the last :meth:`reserve` are the output's next bytes."""
+        raise NotImplementedError
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            with self.reserve(len(view)) as room:
+                n = len(room)
+                room[:] = view[:n]
+            self.commit(n)
+            view = view[n:]
 
 
 #: a block is read in place only with at least this much room left in the output's buffer;

@@ -92,6 +92,16 @@ def feed(data: bytes) -> tuple[int, threading.Thread]:
     return r, thread
 
 
+def rest_of(r: int, thread: threading.Thread) -> bytes:
+    """What is left in the pipe ``r`` that ``thread`` feeds; closes it."""
+    rest = b""
+    while chunk := os.read(r, 1 << 20):
+        rest += chunk
+    thread.join()
+    os.close(r)
+    return rest
+
+
 @pytest.mark.parametrize("budget", [1, 5000, BLOCK_MAX, 3 << 20])
 def test_splice_blocks_moves_budget_then_stops(tmp_path: Path, budget: int) -> None:
     data = os.urandom(1 << 20)
@@ -105,12 +115,7 @@ def test_splice_blocks_moves_budget_then_stops(tmp_path: Path, budget: int) -> N
         out.write(FRAME_END)
         out.seek(0)
         assert decode(out.read()) == data[:spliced.moved]
-        rest = b""
-        while chunk := os.read(r, 1 << 20):
-            rest += chunk
-    thread.join()
-    os.close(r)
-    assert rest == data[spliced.moved:]  # nothing beyond the budget was taken
+    assert rest_of(r, thread) == data[spliced.moved:]  # nothing beyond the budget was taken
 
 
 def test_a_refused_write_is_reported_not_raised(tmp_path: Path) -> None:
@@ -135,7 +140,7 @@ def test_a_refused_write_is_reported_not_raised(tmp_path: Path) -> None:
     assert left == data  # the pipe still holds all of it
 
 
-class SmallBuffers:
+class SmallBuffers(rawzstd.BlockOutput):
     """A :class:`rawzstd.BlockOutput` whose buffers are ``segment`` bytes: blocks land across
     their ends and through the bounce buffer."""
 
@@ -156,15 +161,6 @@ class SmallBuffers:
         self.fill += n
         self.size += n
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        while view:
-            with self.reserve(len(view)) as room:
-                n = len(room)
-                room[:] = view[:n]
-            self.commit(n)
-            view = view[n:]
-
     def bytes(self) -> bytes:
         return bytes(self.done + self.buf[:self.fill])
 
@@ -179,9 +175,4 @@ def test_read_blocks_moves_budget_into_buffers_of_any_size(segment: int, budget:
     assert spliced.error is None and spliced.end == out.size == len(out.bytes())
     assert spliced.moved == min(budget, len(data)) and spliced.eof == (budget > len(data))
     assert decode(FRAME_HEADER + out.bytes() + FRAME_END) == data[:spliced.moved]
-    rest = b""
-    while chunk := os.read(r, 1 << 20):
-        rest += chunk
-    thread.join()
-    os.close(r)
-    assert rest == data[spliced.moved:]  # nothing beyond the budget was taken
+    assert rest_of(r, thread) == data[spliced.moved:]  # nothing beyond the budget was taken
