@@ -42,11 +42,11 @@ def ready(directory: Path, size: int = 8 * M, **kw: object) -> Spool:
 
 
 def store(directory: Path, data: bytes, spool: Spool | None, guess: int | None,
-          limits: StorageLimits = LIMITS):  # type: ignore[no-untyped-def]
+          limits: StorageLimits = LIMITS, rlimit: int | None = None):  # type: ignore[no-untyped-def]
     feeder = Feeder(data[4096:])
     try:
         stored = store_core(directory, make_context(), data[:4096], feeder.read_fd, expected=None,
-                            limits=limits, spool=spool, stored_guess=guess)
+                            limits=limits, rlimit=rlimit, spool=spool, stored_guess=guess)
         assert feeder.drained()
     finally:
         feeder.close()
@@ -113,6 +113,17 @@ def test_a_core_longer_than_the_spool_goes_on_past_its_end(core_dir: Path,
     stored = store(core_dir, data, spool, guess=len(data))
     assert stored.spooled and read_back(stored.path) == data
     assert writers == [4 * M]
+
+
+def test_a_core_truncated_in_the_spool_keeps_only_what_was_kept(core_dir: Path,
+                                                                 writers: list[int]) -> None:
+    spool = ready(core_dir)
+    data = os.urandom(6 * M)
+    kept = 3 * M + 5000
+    stored = store(core_dir, data, spool, guess=len(data), rlimit=kept)  # RLIMIT_CORE
+    assert writers == [8 * M] and stored.spooled
+    assert (stored.state, stored.received, stored.stored_bytes) == ("truncated", len(data), kept)
+    assert read_back(stored.path) == data[:kept]  # none of the spool's bytes after it
 
 
 @pytest.mark.skipif(not shutil.which("fincore"), reason="needs fincore (util-linux)")
