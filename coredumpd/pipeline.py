@@ -141,7 +141,7 @@ class Pipeline:
         self.catalog = catalog
         self.storage = storage
         self.journal = journal
-        #: blocks written ahead for big cores (a daemon's: :func:`coredumpd.runtime.pipeline_for`)
+        #: a file written ahead for big cores (a daemon's: :func:`coredumpd.runtime.pipeline_for`)
         self.spool = spool
         self.symbol_cache = _attempt("open the symbol cache", None,
                                      lambda: SymbolCache(state_dir / "cache" / "symbols"))

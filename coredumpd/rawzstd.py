@@ -146,6 +146,10 @@ class BlockOutput:
     them. :class:`coredumpd.directout.DirectWriter` and ``CachedWriter`` are ones."""
 
     size: int
+    #: seconds :func:`read_blocks` waits after a read shorter than :data:`SHORT` (0: never),
+    #: so the pipe fills and blocks stay large: right where the output is slower than the
+    #: pipe (the disk), wrong where it keeps pace (the kernel would block on a full pipe)
+    read_wait: float = SHORT_WAIT
 
     def reserve(self, most: int) -> memoryview:
         """Room for up to ``most`` bytes in the current buffer (never empty)."""
@@ -170,11 +174,11 @@ class BlockOutput:
 MIN_IN_PLACE = 4096
 
 
-def read_blocks(src: int, out: BlockOutput, budget: int, *, wait: float = SHORT_WAIT) -> Spliced:
+def read_blocks(src: int, out: BlockOutput, budget: int) -> Spliced:
     """Move up to ``budget`` bytes from the pipe ``src`` into ``out`` as raw blocks, each read
     in place after a 3-byte gap its header fills once its size is known. ``end`` is
-    ``out.size`` afterwards. After a read shorter than :data:`SHORT`, waits ``wait`` seconds
-    (0: never; a sleep of 0 still gives the CPU away).
+    ``out.size`` afterwards. After a read shorter than :data:`SHORT`, waits
+    ``out.read_wait`` seconds (asked a buffer at a time: it may change when ``out`` does).
 
     The reads are many and small (the kernel writes a core a page at a time, and a reader
     that keeps up finds 8-16 KiB at each read), so the loop is kept lean: one
@@ -186,6 +190,7 @@ def read_blocks(src: int, out: BlockOutput, budget: int, *, wait: float = SHORT_
         while moved < budget:
             left = budget - moved
             room = out.reserve(left + 3 * (left // BLOCK_MAX + 1))
+            wait = out.read_wait
             size, pos, eof, cramped = len(room), 0, False, False
             try:
                 while moved < budget:

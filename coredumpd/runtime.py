@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def pipeline_for(config: Config, *, spool: bool = False) -> Pipeline:
     """The pipeline ``config`` describes; with ``spool`` (a long-lived daemon's), big cores
-    land in blocks written ahead (:mod:`coredumpd.spool`), and the first spool is started."""
+    land in a file written ahead (:mod:`coredumpd.spool`), and the first spool is started."""
     state = config.state_directory
     state.mkdir(parents=True, exist_ok=True, mode=0o755)
     limits = config.storage_limits()

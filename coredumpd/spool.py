@@ -45,6 +45,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from coredumpd.vacuum import (
     SPOOL,
@@ -70,6 +71,16 @@ READY, BUSY = "ready already", "another writer has it"
 #: what a spool holds until a core overwrites it: not zeros, which a thin disk may store as
 #: a hole again (QEMU's detect-zeroes=unmap)
 PATTERN = b"coredumpd spool\n"
+
+
+class Taken(NamedTuple):
+    """A spool taken for a core: its ``fd`` (locked), its temp ``name`` in the core
+    directory, and how many of its bytes have their pages in the page cache (its size, or 0
+    when memory pressure took them: :func:`cached`)."""
+
+    fd: int
+    name: str
+    cached: int
 
 
 def spool_size(wanted: int, max_use: int | None, fs_size: int) -> int:
@@ -116,12 +127,12 @@ class Spool:
 
     # -- taking -----------------------------------------------------------------------------
 
-    def take(self, dirfd: int, guess: int | None) -> tuple[int, str] | None:
+    def take(self, dirfd: int, guess: int | None) -> Taken | None:
         """The spool, opened for writing and renamed to a temp name of its own in ``dirfd``
         (the core directory), when one is ready and the core's size on disk, as guessed
-        (:mod:`coredumpd.estimate`), is a quarter of it or more: ``(fd, name)``. Else None
-        (the caller makes a file of its own). The fd holds an flock for as long as it is
-        open: a writer killed meanwhile leaves a file :meth:`fill` knows to remove."""
+        (:mod:`coredumpd.estimate`), is a quarter of it or more. Else None (the caller makes
+        a file of its own). The fd holds an flock for as long as it is open: a writer killed
+        meanwhile leaves a file :meth:`fill` knows to remove."""
         if self.wanted <= 0 or guess is None:
             return None
         try:
@@ -129,7 +140,8 @@ class Spool:
         except FileNotFoundError:
             return None
         try:
-            if guess < os.fstat(fd).st_size // 4:
+            size = os.fstat(fd).st_size
+            if guess < size // 4:
                 os.close(fd)
                 return None
             # locked before the rename: a taken spool is never free
@@ -144,11 +156,11 @@ class Spool:
             os.close(fd)
             raise
         log.debug("a core lands in the spool as %s", name)
-        return fd, name
+        return Taken(fd, name, size if cached(fd, size) else 0)
 
     @contextlib.contextmanager
     def receiving(self) -> Iterator[None]:
-        """While a core streams in, a refill waits (the disk is the core's)."""
+        """While a core streams in, a refill waits (the disk and the CPUs are the core's)."""
         with self._cond:
             self._receiving += 1
         try:

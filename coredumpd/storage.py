@@ -47,7 +47,7 @@ from coredumpd import acl, rawzstd
 from coredumpd.context import CrashContext
 from coredumpd.directout import CachedWriter, DirectWriter, open_direct
 from coredumpd.errors import StorageError
-from coredumpd.spool import Spool, cached, pausing
+from coredumpd.spool import Spool, pausing
 from coredumpd.vacuum import read_fs_space, resolve_keep_free
 from coredumpd.writeback import WriteBehind
 
@@ -119,7 +119,7 @@ class StoredCore:
     :ivar disk_size: bytes the file occupies on disk (``st_blocks * 512``).
     :ivar expected: ``max(p_offset + p_filesz)`` from the head, when known.
     :ivar reason: why the core is truncated or not stored, in a few words.
-    :ivar spooled: the file was written into the spool's blocks (:mod:`coredumpd.spool`).
+    :ivar spooled: the file was the daemon's spool (:mod:`coredumpd.spool`).
     """
 
     path: Path | None
@@ -413,15 +413,9 @@ class _ZstdSink:
 
     def splice(self, pipe: int, budget: int) -> rawzstd.Spliced:
         """Up to ``budget`` bytes moved from ``pipe`` into a raw frame: by splice(2), or read
-        straight into the direct writer's buffers."""
+        straight into the writer's buffers."""
         self._frame(RAW)
-        if isinstance(self.direct, CachedWriter):
-            # no wait after short reads: the copy into cached pages keeps pace with the kernel,
-            # and a wait lets the pipe fill and the kernel block (a helper doing only this,
-            # 1 GiB random core, 10 trials interleaved: 0.494 s median without, 0.754 s with
-            # the 0.2 ms wait, cat > /dev/null 0.447 s)
-            spliced = rawzstd.read_blocks(pipe, self.direct, budget, wait=0)
-        elif self.direct is not None:
+        if self.direct is not None:
             spliced = rawzstd.read_blocks(pipe, self.direct, budget)
         else:
             spliced = rawzstd.splice_blocks(pipe, self.fd, budget)
@@ -530,9 +524,7 @@ def _open_temp(dirfd: int, final_name: str, spool: Spool | None, guess: int | No
     if spool is not None:
         taken = spool.take(dirfd, guess)
         if taken is not None:
-            fd, name = taken
-            size = os.fstat(fd).st_size
-            return _Temp(dirfd, fd, name, spooled=True, cached=size if cached(fd, size) else 0)
+            return _Temp(dirfd, taken.fd, taken.name, spooled=True, cached=taken.cached)
     flags = os.O_RDWR | os.O_CLOEXEC
     if USE_O_TMPFILE and hasattr(os, "O_TMPFILE"):
         try:
@@ -640,8 +632,8 @@ def store_core(directory: Path, context: CrashContext, head: bytes, rest: int | 
     ``expected`` is the core's full size from its program headers, for the completeness
     check; ``rlimit`` is the process's soft RLIMIT_CORE (``%c``). A zstd core whose size on
     disk is guessed big (``stored_guess``, :mod:`coredumpd.estimate`) is written into
-    ``spool``'s blocks when it has some ready (:mod:`coredumpd.spool`), and a new spool is
-    started after it.
+    ``spool``'s file when one is ready (:mod:`coredumpd.spool`), and a new spool is started
+    after it.
     """
     source = _Source(rest)
     received = len(head)

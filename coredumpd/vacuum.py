@@ -6,7 +6,7 @@ delete the oldest file (by mtime) of the uid that owns the most cores. Only regu
 named ``core.<comm>.<uid>.…`` count; the file just written is excluded. Unset limits are
 percentages of the filesystem: MaxUse 10 % clamped to [1 MiB, 4 GiB], KeepFree 15 % capped
 at 4 GiB; explicit values are rounded up to a page; 0 disables a check. Ours on top: the
-daemon's spool of written blocks (:mod:`coredumpd.spool`) counts in the usage too, and is
+daemon's spool (:mod:`coredumpd.spool`) counts in the usage too, and is
 the first file to go, before any core.
 """
 

@@ -40,6 +40,7 @@ def feed(writer: directout.DirectWriter | CachedWriter, data: bytes, rng: random
 
 
 def resident(path: Path) -> int:
+    """Bytes of ``path`` in the page cache (fincore)."""
     out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
                          capture_output=True, text=True, check=True)
     return int(out.stdout.split()[0])

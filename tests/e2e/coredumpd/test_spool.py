@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from coredumpd import storage
 from coredumpd.spool import FILLING, READY, SEGMENT, TAKEN, Spool, cached, remove, spool_size
 from coredumpd.storage import StorageLimits, store_core
 from coredumpd.vacuum import SPOOL, vacuum
+from tests.e2e.coredumpd.test_directout import resident
 from tests.e2e.coredumpd.test_storage import Feeder, make_context, read_back
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("write_path")]
@@ -51,13 +51,6 @@ def store(directory: Path, data: bytes, spool: Spool | None, guess: int | None,
     finally:
         feeder.close()
     return stored
-
-
-def resident(path: Path) -> int:
-    """Bytes of ``path`` in the page cache."""
-    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-                         capture_output=True, text=True, check=True)
-    return int(out.stdout.split()[0])
 
 
 def drop_pages(path: Path) -> None:
@@ -229,7 +222,7 @@ def test_a_taken_spool_is_locked_until_its_core_is_done(core_dir: Path) -> None:
     try:
         taken = spool.take(dirfd, 8 * M)
         assert taken is not None and spool.take(dirfd, 8 * M) is None  # one taker
-        fd, name = taken
+        fd, name = taken.fd, taken.name
         assert name.startswith(TAKEN) and not (core_dir / SPOOL).exists()
         assert time.time() - os.stat(name, dir_fd=dirfd).st_mtime < 60  # vacuum keeps it
         spool.fill()

@@ -144,6 +144,8 @@ class SmallBuffers(rawzstd.BlockOutput):
     """A :class:`rawzstd.BlockOutput` whose buffers are ``segment`` bytes: blocks land across
     their ends and through the bounce buffer."""
 
+    read_wait = 0.0
+
     def __init__(self, segment: int) -> None:
         self.segment = segment
         self.done = bytearray()
@@ -171,7 +173,7 @@ def test_read_blocks_moves_budget_into_buffers_of_any_size(segment: int, budget:
     data = os.urandom(1 << 20)
     r, thread = feed(data)
     out = SmallBuffers(segment)
-    spliced = rawzstd.read_blocks(r, out, budget, wait=0)
+    spliced = rawzstd.read_blocks(r, out, budget)
     assert spliced.error is None and spliced.end == out.size == len(out.bytes())
     assert spliced.moved == min(budget, len(data)) and spliced.eof == (budget > len(data))
     assert decode(FRAME_HEADER + out.bytes() + FRAME_END) == data[:spliced.moved]
